@@ -1,0 +1,110 @@
+"""The shared LightningDataModule: CPU workers decode and crop, the device converts to Lab."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import kornia.augmentation as K
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from datamodules.decoding import DEFAULT_MAX_PIXELS
+from datamodules.image_dataset import ImageFileDataset, collate_images
+from datamodules.transforms import eval_transform, to_float, train_transform
+from lightning_modules.color import rgb_to_lab
+
+PRIOR_RESOLUTION = 64
+
+
+def default_num_workers() -> int:
+    """Two cores left for the main process; none at all on small machines, where workers only cost."""
+    return max(0, min(16, (os.cpu_count() or 1) - 2))
+
+
+class ColorizationDataModule(LightningDataModule):
+    """Base class: subclasses say which files are train / val; this class makes the loaders.
+
+    Batches on the device are {"rgb": (B, 3, S, S) float in [0, 1], "lab": (B, 3, S, S) with
+    L in [0, 100], "paths": [str], "skipped": [(path, kind, reason)]}.
+
+    Args:
+        batch_size: images per batch per device.
+        crop_size: side of the random training crops.
+        eval_size: side of the validation/test center crops.
+        num_workers: loader processes; None picks `default_num_workers()`.
+        skip_grey: leave grey photos out of training (they teach desaturated colours).
+        max_pixels: larger images are refused as possible decompression bombs.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        crop_size: int = 176,
+        eval_size: int = 256,
+        num_workers: int | None = None,
+        skip_grey: bool = True,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.crop_size = crop_size
+        self.eval_size = eval_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        self.skip_grey = skip_grey
+        self.max_pixels = max_pixels
+        self.flip = K.RandomHorizontalFlip()
+
+    # Subclasses provide the file lists.
+    def train_files(self) -> list[Path]:
+        raise NotImplementedError
+
+    def val_files(self) -> list[Path]:
+        raise NotImplementedError
+
+    def _loader(self, files: list[Path], train: bool) -> DataLoader:
+        if not files:
+            raise FileNotFoundError(f"{type(self).__name__} found no {'training' if train else 'evaluation'} images")
+        transform = train_transform(self.crop_size) if train else eval_transform(self.eval_size)
+        dataset = ImageFileDataset(files, transform, skip_grey=train and self.skip_grey, max_pixels=self.max_pixels)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train and len(files) > self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=collate_images,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_files(), train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_files(), train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.val_files(), train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.val_files(), train=False)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        rgb = to_float(batch["image"])
+        if self.trainer is not None and self.trainer.training and rgb.shape[0]:
+            rgb = self.flip(rgb)
+        batch["rgb"] = rgb
+        batch["lab"] = rgb_to_lab(rgb)
+        return batch
+
+    def ab_samples(self, num_images: int) -> Iterator[torch.Tensor]:
+        """(B, 2, 64, 64) ab of the first `num_images` colour training photos (center crops), for the bin prior."""
+        files = self.train_files()[:num_images]
+        dataset = ImageFileDataset(files, eval_transform(PRIOR_RESOLUTION), skip_grey=self.skip_grey)
+        loader = DataLoader(dataset, batch_size=64, num_workers=self.num_workers, collate_fn=collate_images)
+        for batch in loader:
+            if batch["image"].shape[0]:
+                yield rgb_to_lab(to_float(batch["image"]))[:, 1:]

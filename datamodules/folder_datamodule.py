@@ -1,0 +1,61 @@
+"""Any folder tree of photos, by default the sample photos bundled with the package."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from datamodules.colorization_datamodule import ColorizationDataModule
+from datamodules.decoding import list_images
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+class FolderDataModule(ColorizationDataModule):
+    """Photos (jpg/png/webp/tif/bmp, any case) anywhere below `root`.
+
+    Args:
+        root: the training folder; None means the bundled sample photos.
+        val_root: a separate validation folder; without one, a seeded `val_fraction` of `root` is held out.
+        val_fraction: share of the photos held out for validation when there is no `val_root`.
+        seed: seed of that split.
+        **kwargs: batch and loader settings of ColorizationDataModule.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        val_root: str | None = None,
+        val_fraction: float = 0.2,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.save_hyperparameters()
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        self.root = Path(root) if root is not None else SAMPLES_DIR
+        self.val_root = Path(val_root) if val_root is not None else None
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self._split: tuple[list[Path], list[Path]] | None = None
+
+    def _train_val(self) -> tuple[list[Path], list[Path]]:
+        if self._split is None:
+            files = list_images(self.root)
+            if not files:
+                raise FileNotFoundError(f"{self.root} holds no photos (.jpg, .png, .webp, .tif, .bmp)")
+            if self.val_root is not None:
+                self._split = (files, list_images(self.val_root))
+            else:
+                shuffled = files.copy()
+                random.Random(self.seed).shuffle(shuffled)
+                num_val = max(1, round(len(files) * self.val_fraction))
+                self._split = (sorted(shuffled[num_val:]), sorted(shuffled[:num_val]))
+        return self._split
+
+    def train_files(self) -> list[Path]:
+        return self._train_val()[0]
+
+    def val_files(self) -> list[Path]:
+        return self._train_val()[1]

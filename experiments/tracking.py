@@ -1,0 +1,103 @@
+"""MLflow tracking defaults: a sqlite store under ./mlruns unless MLFLOW_TRACKING_URI names another."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import MLFlowLogger
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+DEFAULT_EXPERIMENT = "pseudocolor"
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """The given URI, else $MLFLOW_TRACKING_URI, else the local sqlite store."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :])
+
+
+def artifact_location(uri: str) -> str | None:
+    """For a local sqlite store, artifacts go to `artifacts/` beside the database file (an absolute URI,
+    so it does not depend on the working directory); a server decides for itself (None)."""
+    db_path = _sqlite_path(uri)
+    return (db_path.parent / "artifacts").resolve().as_uri() if db_path is not None else None
+
+
+def prepare_store(uri: str | None = None, experiment_name: str = DEFAULT_EXPERIMENT) -> str:
+    """Create (or migrate) the store and the experiment once, before any DDP worker starts.
+    Returns the experiment id."""
+    uri = resolve_tracking_uri(uri)
+    db_path = _sqlite_path(uri)
+    if db_path is not None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(experiment_name, artifact_location=artifact_location(uri))
+
+
+def is_launcher_rank() -> bool:
+    """True in the process that starts training (not a DDP worker launched by it or by torchrun)."""
+    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+class TrackedMLFlowLogger(MLFlowLogger):
+    """MLFlowLogger with the project's defaults: the resolved tracking URI, artifacts beside a local
+    sqlite store, and the best/last checkpoints uploaded to the run at the end of training."""
+
+    def __init__(
+        self,
+        experiment_name: str = DEFAULT_EXPERIMENT,
+        run_name: str | None = None,
+        tracking_uri: str | None = None,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        log_model: bool = True,
+    ) -> None:
+        uri = resolve_tracking_uri(tracking_uri)
+        super().__init__(
+            experiment_name=experiment_name,
+            run_name=run_name,
+            tracking_uri=uri,
+            tags=tags,
+            log_model=log_model,
+            artifact_location=artifact_location(uri),
+            run_id=run_id,
+        )
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class MLflowSaveConfig(SaveConfigCallback):
+    """Logs the fully resolved LightningCLI config to the MLflow run: as `config/<stage>.yaml` and as
+    flat params (`model.optimizer.init_args.lr`, ...), so runs can be compared in the UI."""
+
+    def save_config(self, trainer, pl_module, stage) -> None:
+        logger = trainer.logger
+        if not isinstance(logger, MLFlowLogger):
+            return
+        stage_name = getattr(stage, "value", stage)  # Lightning passes a TrainerFn enum
+        text = self.parser.dump(self.config, skip_none=False)
+        logger.experiment.log_text(logger.run_id, text, f"config/{stage_name}.yaml")
+        params = {k: v for k, v in _flatten(self.config.clone().as_dict()).items() if v is not None}
+        params.pop("config", None)
+        logger.log_hyperparams(params)

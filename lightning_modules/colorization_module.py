@@ -1,0 +1,171 @@
+"""The LightningModule: the injected network, its losses, metrics and optimisation."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from lightning_modules.color import (
+    ANNEALED_TEMPERATURE,
+    ab_histogram,
+    annealed_mean,
+    compose_lab,
+    grey_lab,
+    lab_to_rgb,
+    normalize_ab,
+    normalize_l,
+    rebalancing_weights,
+)
+from lightning_modules.losses import rebalanced_cross_entropy, smooth_l1_ab, ssim_loss
+from lightning_modules.networks import network_name
+from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from lightning_modules.prediction import colorize_l, predict_ab
+
+
+def _default_optimizer(params) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
+
+
+def _rgb_metrics() -> MetricCollection:
+    """PSNR (mean of per-image values) and SSIM on RGB in [0, 1]."""
+    return MetricCollection(
+        {
+            "psnr": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)),
+            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
+        }
+    )
+
+
+class ColorizationModule(LightningModule):
+    """Trains a network that maps L (+ hints) to a distribution over ab bins.
+
+    Batches are dicts from the datamodules: "lab" (B, 3, H, W) with L in [0, 100], "rgb" (B, 3, H, W)
+    in [0, 1]. The loss is ce_weight * rebalanced CE + l1_weight * smooth-L1(ab) + ssim_weight * (1 - SSIM).
+
+    Args:
+        network: maps (B, 1, H, W) normalised L to (B, Q, H/4, W/4) logits; must have an `ab_bins` buffer.
+        optimizer, scheduler: callables taking parameters / the optimizer (LightningCLI fills them).
+        temperature: annealed-mean temperature used to decode colours.
+        prior_images: training images used to estimate the ab bin prior at the start of fit.
+        uniform_mix: weight of the uniform distribution mixed into the prior for rebalancing.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module | None = None,
+        optimizer: OptimizerCallable = _default_optimizer,
+        scheduler: LRSchedulerCallable | None = None,
+        ce_weight: float = 1.0,
+        l1_weight: float = 1.0,
+        ssim_weight: float = 0.0,
+        temperature: float = ANNEALED_TEMPERATURE,
+        prior_images: int = 256,
+        uniform_mix: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler"])
+        self.network = network if network is not None else ResidualCaffeNet()
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        num_bins = self.network.ab_bins.shape[0]
+        self.register_buffer("ab_prior", torch.zeros(num_bins))
+        self.register_buffer("class_weights", torch.ones(num_bins))
+        self.val_metrics = _rgb_metrics().clone(prefix="val/")
+        self.val_gray_metrics = _rgb_metrics().clone(prefix="val/gray_")
+        self.test_metrics = _rgb_metrics().clone(prefix="test/")
+
+    def forward(
+        self, l: torch.Tensor, local_hints: torch.Tensor | None = None, global_hint: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, 1, H, W) L in [0, 100] -> (B, 2, H/4, W/4) ab (inference)."""
+        return predict_ab(self.network, l, local_hints, global_hint, self.hparams.temperature)
+
+    # ---------------------------------------------------------------- prior
+    def on_fit_start(self) -> None:
+        if self.ab_prior.sum() > 0:  # restored from a checkpoint
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "ab_samples"):
+            return
+        histogram = torch.zeros_like(self.ab_prior)
+        for ab in datamodule.ab_samples(self.hparams.prior_images):
+            histogram += ab_histogram(ab.to(self.device), self.network.ab_bins).sum(dim=0)
+        if histogram.sum() > 0:
+            self.ab_prior.copy_(histogram / histogram.sum())
+            self.class_weights.copy_(rebalancing_weights(self.ab_prior, self.hparams.uniform_mix))
+
+    # ---------------------------------------------------------------- steps
+    def _step(self, batch: dict, stage: str) -> dict:
+        lab = batch["lab"]
+        l, ab = lab[:, :1], lab[:, 1:]
+        logits = self.network(normalize_l(l), batch.get("local_hints"), batch.get("global_hint"))
+        ab_target = F.interpolate(ab, size=logits.shape[-2:], mode="area")
+        ab_pred = annealed_mean(logits, self.network.ab_bins, self.hparams.temperature)
+        losses = {}
+        if self.hparams.ce_weight:
+            losses["ce"] = rebalanced_cross_entropy(logits, ab_target, self.network.ab_bins, self.class_weights)
+        if self.hparams.l1_weight:
+            losses["l1"] = smooth_l1_ab(normalize_ab(ab_pred), normalize_ab(ab_target))
+        rgb_pred = None
+        if self.hparams.ssim_weight or stage != "train":
+            rgb_pred = lab_to_rgb(compose_lab(l.float(), ab_pred))
+        if self.hparams.ssim_weight:
+            losses["ssim"] = ssim_loss(rgb_pred, batch["rgb"])
+        weights = {"ce": self.hparams.ce_weight, "l1": self.hparams.l1_weight, "ssim": self.hparams.ssim_weight}
+        loss = sum(weights[name] * value for name, value in losses.items())
+        batch_size = lab.shape[0]
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=stage != "train")
+        for name, value in losses.items():
+            self.log(f"{stage}/loss_{name}", value, batch_size=batch_size, sync_dist=stage != "train")
+        return {"loss": loss, "rgb_pred": rgb_pred}
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if batch["lab"].shape[0] == 0:
+            return None
+        loss = self._step(batch, "train")["loss"]
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(
+                f"training loss became {loss.item()} at step {self.global_step}; lower the learning rate "
+                "or check the data (the last checkpoint is intact)"
+            )
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
+        if batch["lab"].shape[0] == 0:
+            return None
+        output = self._step(batch, "val")
+        self.val_metrics.update(output["rgb_pred"], batch["rgb"])
+        self.val_gray_metrics.update(lab_to_rgb(grey_lab(batch["lab"][:, :1])), batch["rgb"])
+        self.log_dict(self.val_metrics, prog_bar=True)
+        self.log_dict(self.val_gray_metrics)
+        return output
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        if batch["lab"].shape[0] == 0:
+            return None
+        output = self._step(batch, "test")
+        self.test_metrics.update(output["rgb_pred"], batch["rgb"])
+        self.log_dict(self.test_metrics)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        """Returns {"rgb": (B, 3, H, W) uint8 colourised images, "paths": their source files}."""
+        rgb = colorize_l(self.network, batch["lab"][:, :1], temperature=self.hparams.temperature)
+        return {"rgb": (rgb * 255).round().to(torch.uint8), "paths": batch["paths"]}
+
+    # ---------------------------------------------------------------- optimisation
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), "interval": "epoch"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store the network's plain config so deployment can rebuild it without unpickling objects."""
+        checkpoint["network"] = {"name": network_name(self.network), "config": self.network.config()}
