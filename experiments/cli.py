@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from lightning_modules.colorization_module import ColorizationModule
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+# Subcommands that are not LightningCLI's: name -> module whose `main(argv) -> int` runs it.
+TOOLS = {
+    "evaluate": "experiments.evaluate",
+    "colorize": "experiments.colorize",
+    "register": "experiments.register",
+    "export": "experiments.export",
+}
 
 
 class PseudocolorCLI(LightningCLI):
@@ -65,6 +73,8 @@ class PseudocolorCLI(LightningCLI):
 def main(args: list[str] | None = None) -> None:
     """Entry point of the `pseudocolor` console script."""
     args = sys.argv[1:] if args is None else args
+    if args and args[0] in TOOLS:
+        sys.exit(importlib.import_module(TOOLS[args[0]]).main(args[1:]))
     PseudocolorCLI(args=args)
 
 
