@@ -39,6 +39,7 @@ class PseudocolorCLI(LightningCLI):
             save_config_kwargs={"save_to_log_dir": False},
             parser_kwargs={name: {"default_config_files": [str(DEFAULT_CONFIG)]} for name in LIGHTNING_SUBCOMMANDS},
             args=args,
+            auto_configure_optimizers=False,  # the module takes optimizer/scheduler callables itself
         )
 
     def add_arguments_to_parser(self, parser) -> None:

@@ -1,0 +1,40 @@
+import pytest
+
+from datamodules.folder_datamodule import SAMPLES_DIR, FolderDataModule
+from tests.conftest import write_photo
+
+
+def test_default_is_the_bundled_sample_photos():
+    datamodule = FolderDataModule()
+    train, val = datamodule.train_files(), datamodule.val_files()
+    assert len(train) + len(val) == len(list(SAMPLES_DIR.glob("*.jpg"))) >= 12
+    assert not set(train) & set(val)
+
+
+def test_split_is_seeded(tmp_path):
+    for i in range(10):
+        write_photo(tmp_path / f"{i}.png", 16, 16, seed=i)
+    first = FolderDataModule(str(tmp_path), seed=1).val_files()
+    assert first == FolderDataModule(str(tmp_path), seed=1).val_files()
+    assert first != FolderDataModule(str(tmp_path), seed=2).val_files()
+    assert len(first) == 2
+
+
+def test_separate_val_folder(tmp_path):
+    write_photo(tmp_path / "train" / "a.jpg")
+    write_photo(tmp_path / "val" / "b.jpg")
+    datamodule = FolderDataModule(str(tmp_path / "train"), val_root=str(tmp_path / "val"))
+    assert [p.name for p in datamodule.train_files()] == ["a.jpg"]
+    assert [p.name for p in datamodule.val_files()] == ["b.jpg"]
+
+
+def test_empty_folder_and_bad_fraction_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no photos"):
+        FolderDataModule(str(tmp_path)).train_files()
+    with pytest.raises(ValueError, match="val_fraction"):
+        FolderDataModule(str(tmp_path), val_fraction=1.5)
+
+
+def test_prior_samples_are_ab_maps():
+    ab = next(FolderDataModule(num_workers=0).ab_samples(4))
+    assert ab.shape == (4, 2, 64, 64)

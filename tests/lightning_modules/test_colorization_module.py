@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.transforms import v2
+
+from datamodules.decoding import decode_image
+from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab
+from lightning_modules.colorization_module import ColorizationModule
+from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+
+SAMPLES = sorted((Path(__file__).resolve().parents[2] / "datamodules" / "samples").glob("*.jpg"))
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean per-image PSNR (dB) of (B, 3, H, W) images in [0, 1]."""
+    return (10 * torch.log10(1 / (a - b).square().mean(dim=(1, 2, 3)))).mean().item()
+
+
+def photo_batch(count: int, size: int) -> dict:
+    resize = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+    rgb = torch.stack([resize(decode_image(path)) for path in SAMPLES[:count]]).float() / 255
+    return {"rgb": rgb, "lab": rgb_to_lab(rgb)}
+
+
+def test_tiny_overfit_on_four_photos_beats_the_colourless_baseline():
+    torch.manual_seed(0)
+    module = ColorizationModule(ResidualCaffeNet(width_multiplier=0.25), ce_weight=1.0, l1_weight=1.0)
+    batch = photo_batch(4, 64)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=3e-3)
+    module.train()
+    for _ in range(150):
+        optimizer.zero_grad()
+        module._step(batch, "train")["loss"].backward()
+        optimizer.step()
+    module.eval()
+    with torch.no_grad():
+        predicted = module._step(batch, "val")["rgb_pred"]
+    baseline = lab_to_rgb(grey_lab(batch["lab"][:, :1]))
+    assert psnr(predicted, batch["rgb"]) > psnr(baseline, batch["rgb"]) + 1.0
+
+
+def test_forward_predicts_ab_at_a_quarter_of_the_input():
+    module = ColorizationModule(ResidualCaffeNet(width_multiplier=0.25)).eval()
+    ab = module(torch.rand(2, 1, 64, 48) * 100)
+    assert ab.shape == (2, 2, 16, 12)
+
+
+class _Samples:
+    def ab_samples(self, num_images):
+        yield photo_batch(4, 32)["lab"][:, 1:]
+
+
+def test_prior_is_estimated_from_the_data_once(monkeypatch):
+    module = ColorizationModule(ResidualCaffeNet(width_multiplier=0.25))
+    monkeypatch.setattr(ColorizationModule, "trainer", property(lambda self: type("T", (), {"datamodule": _Samples()})))
+    module.on_fit_start()
+    torch.testing.assert_close(module.ab_prior.sum(), torch.tensor(1.0))
+    assert module.class_weights.max() > module.class_weights.min()
+    before = module.class_weights.clone()
+    module.on_fit_start()  # restored or already estimated: unchanged
+    assert torch.equal(before, module.class_weights)
+
+
+def test_non_finite_loss_stops_training_with_a_clear_message(monkeypatch):
+    module = ColorizationModule(ResidualCaffeNet(width_multiplier=0.25))
+    batch = photo_batch(2, 32)
+    monkeypatch.setattr(module, "_step", lambda batch, stage: {"loss": torch.tensor(float("nan"))})
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        module.training_step(batch, 0)
+
+
+def test_empty_batches_are_skipped():
+    module = ColorizationModule(ResidualCaffeNet(width_multiplier=0.25))
+    empty = {"lab": torch.zeros(0, 3, 32, 32), "rgb": torch.zeros(0, 3, 32, 32)}
+    assert module.training_step(empty, 0) is None
