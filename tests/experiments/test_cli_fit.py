@@ -31,6 +31,7 @@ def test_default_fit_leaves_a_complete_finished_run(tmp_path, monkeypatch):
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.params["model.optimizer.init_args.lr"] == "0.002"
+    assert run.data.params["model.l1_weight"] == "10.0"
     assert run.data.params["data.class_path"] == "datamodules.FolderDataModule"
     for metric in ("val/psnr", "val/ssim", "val/gray_psnr"):
         assert len(client.get_metric_history(run.info.run_id, metric)) == 2
