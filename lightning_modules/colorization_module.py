@@ -9,8 +9,6 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from lightning_modules.color import (
     ANNEALED_TEMPERATURE,
@@ -24,6 +22,7 @@ from lightning_modules.color import (
     rebalancing_weights,
 )
 from lightning_modules.losses import rebalanced_cross_entropy, smooth_l1_ab, ssim_loss
+from lightning_modules.metrics import VALIDATION_METRICS, image_metrics
 from lightning_modules.networks import network_name
 from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
 from lightning_modules.prediction import colorize_l, predict_ab
@@ -33,14 +32,9 @@ def _default_optimizer(params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
 
 
-def _rgb_metrics() -> MetricCollection:
-    """PSNR (mean of per-image values) and SSIM on RGB in [0, 1]."""
-    return MetricCollection(
-        {
-            "psnr": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3)),
-            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
-        }
-    )
+def _to_8bit(rgb: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] -> the 0-255 levels a saved photo would have (the metrics' scale)."""
+    return (rgb.float() * 255).round()
 
 
 class ColorizationModule(LightningModule):
@@ -77,9 +71,9 @@ class ColorizationModule(LightningModule):
         num_bins = self.network.ab_bins.shape[0]
         self.register_buffer("ab_prior", torch.zeros(num_bins))
         self.register_buffer("class_weights", torch.ones(num_bins))
-        self.val_metrics = _rgb_metrics().clone(prefix="val/")
-        self.val_gray_metrics = _rgb_metrics().clone(prefix="val/gray_")
-        self.test_metrics = _rgb_metrics().clone(prefix="test/")
+        self.val_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="val/")
+        self.val_gray_metrics = image_metrics(("psnr", "ssim")).clone(prefix="val/gray_")
+        self.test_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="test/")
 
     def forward(
         self, l: torch.Tensor, local_hints: torch.Tensor | None = None, global_hint: torch.Tensor | None = None
@@ -141,9 +135,10 @@ class ColorizationModule(LightningModule):
         if batch["lab"].shape[0] == 0:
             return None
         output = self._step(batch, "val")
-        self.val_metrics.update(output["rgb_pred"], batch["rgb"])
-        self.val_gray_metrics.update(lab_to_rgb(grey_lab(batch["lab"][:, :1])), batch["rgb"])
-        self.log_dict(self.val_metrics, prog_bar=True)
+        target = _to_8bit(batch["rgb"])
+        self.val_metrics.update(_to_8bit(output["rgb_pred"]), target)
+        self.val_gray_metrics.update(_to_8bit(lab_to_rgb(grey_lab(batch["lab"][:, :1]))), target)
+        self.log_dict(self.val_metrics)
         self.log_dict(self.val_gray_metrics)
         return output
 
@@ -151,7 +146,7 @@ class ColorizationModule(LightningModule):
         if batch["lab"].shape[0] == 0:
             return None
         output = self._step(batch, "test")
-        self.test_metrics.update(output["rgb_pred"], batch["rgb"])
+        self.test_metrics.update(_to_8bit(output["rgb_pred"]), _to_8bit(batch["rgb"]))
         self.log_dict(self.test_metrics)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:

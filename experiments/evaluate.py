@@ -1,0 +1,266 @@
+"""`pseudocolor evaluate DATA... [--model SPEC|gray]`: every metric per image on a pinned protocol, then
+mean and std over images, written to a folder and logged to an MLflow run.
+
+Protocol: each colour photo is resized to exactly size x size (aspect ratio ignored, antialiased: the
+SIGGRAPH17 ctest10k protocol), coloured from its L channel, the result quantised to 8-bit RGB, and every
+metric computed per image on the 0-255 scale. Grey photos are skipped (no colour to recover) and counted;
+unreadable files are skipped, named and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import torch
+from mlflow.entities import Metric, Param
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from datamodules.decoding import is_image_file, list_images
+from datamodules.image_dataset import SKIP_GREY, ImageFileDataset, collate_images
+from datamodules.imagenet_datamodule import read_list_file
+from datamodules.transforms import squash_transform, to_float
+from experiments.evaluation_plots import write_plots
+from experiments.tracking import DEFAULT_EXPERIMENT, prepare_store, resolve_tracking_uri
+from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab
+from lightning_modules.colorizer import Colorizer, ModelLoadError
+from lightning_modules.metrics import METRICS
+
+GRAY = "gray"
+EXTREMES = 4  # best and worst images (by PSNR) shown on the contact sheet
+NOT_COMPUTED = {
+    "lpips": "needs AlexNet weights that torchvision downloads on first use; not available offline",
+    "fid": "needs the torch-fidelity package and its Inception weights; not installed",
+}
+
+ColorizeFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class EvaluateError(ValueError):
+    """A problem the user can fix (no photos, bad list, unloadable model); the message says how."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pseudocolor evaluate",
+        description="Evaluate a colorizer on colour photos: per-image metrics, their mean and std, plots, MLflow run.",
+    )
+    parser.add_argument("data", nargs="+", help="photo files or folders (searched recursively)")
+    parser.add_argument("--list", dest="list_file", help="ctest10k-format list of files relative to the single DATA folder")
+    parser.add_argument("--model", default=GRAY, help="weights file or .ckpt, or 'gray' for the colourless baseline")
+    parser.add_argument("--size", type=int, default=256, help="photos are resized to SIZE x SIZE (default 256)")
+    parser.add_argument("--output", type=Path, help="output folder (default evaluation/<model>-<timestamp>)")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--limit", type=int, help="evaluate only the first N photos")
+    parser.add_argument("--workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) - 1)), help="decoding processes")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------- inputs
+def collect_files(data: list[str], list_file: str | None = None) -> list[Path]:
+    """Photo paths from files and folders (recursive, sorted), or from a ctest10k list against one folder."""
+    if list_file is not None:
+        if len(data) != 1 or not Path(data[0]).is_dir():
+            raise EvaluateError("--list needs exactly one DATA folder (the ILSVRC2012 val folder) to resolve against")
+        try:
+            return read_list_file(list_file, Path(data[0]))
+        except FileNotFoundError as error:
+            raise EvaluateError(str(error)) from error
+    files = []
+    for item in map(Path, data):
+        if item.is_dir():
+            files.extend(list_images(item))
+        elif item.is_file():
+            if not is_image_file(item):
+                raise EvaluateError(f"{item}: not a photo file (expected .jpg, .png, ...); remove it from DATA")
+            files.append(item)
+        else:
+            raise EvaluateError(f"{item}: no such file or folder; check the path")
+    return files
+
+
+def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
+    """The colourless baseline: (B, 3, H, W) RGB in [0, 1] -> same L with a = b = 0."""
+    return lab_to_rgb(grey_lab(rgb_to_lab(rgb)[:, :1]))
+
+
+def load_model_spec(spec: str, device: torch.device) -> ColorizeFn:
+    """'gray' or a weights/.ckpt path -> a function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]."""
+    if spec == GRAY:
+        return gray_baseline
+    try:
+        return Colorizer.from_file(spec, map_location=device).to(device).colorize_rgb
+    except ModelLoadError as error:
+        raise EvaluateError(str(error)) from error
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EvaluateError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+@dataclass
+class Evaluation:
+    """Per-image rows (file + every metric), the skipped files, and the best/worst images by PSNR."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+    skipped_grey: list[str] = field(default_factory=list)
+    skipped_unreadable: list[str] = field(default_factory=list)
+    extremes: list[tuple[float, str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def keep_extremes(self, count: int = EXTREMES) -> None:
+        self.extremes.sort(key=lambda item: item[0])
+        if len(self.extremes) > 2 * count:
+            self.extremes = self.extremes[:count] + self.extremes[-count:]
+
+
+def quantize(rgb: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] -> uint8, as the result would be saved."""
+    return (rgb * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+@torch.no_grad()
+def evaluate_files(
+    files: list[Path], colorize: ColorizeFn, size: int, device: torch.device, batch_size: int = 32, workers: int = 0
+) -> Evaluation:
+    """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo."""
+    dataset = ImageFileDataset(files, squash_transform(size), skip_grey=True)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
+    result = Evaluation()
+    start = time.perf_counter()
+    with tqdm(total=len(files), unit="img", desc="evaluate", file=sys.stderr) as progress:
+        for batch in loader:
+            for path, kind, reason in batch["skipped"]:
+                (result.skipped_grey if kind == SKIP_GREY else result.skipped_unreadable).append(path)
+                if kind != SKIP_GREY:
+                    tqdm.write(f"skipped {reason}", file=sys.stderr)
+            if batch["paths"]:
+                target = batch["image"].to(device)
+                output = quantize(colorize(to_float(target)))
+                values = {name: metric.per_image(output, target).cpu().tolist() for name, metric in METRICS.items()}
+                for index, path in enumerate(batch["paths"]):
+                    result.rows.append({"file": path, **{name: column[index] for name, column in values.items()}})
+                    result.extremes.append((values["psnr"][index], path, target[index].cpu(), output[index].cpu()))
+                result.keep_extremes()
+            progress.update(len(batch["paths"]) + len(batch["skipped"]))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def summarize(evaluation: Evaluation, metadata: dict[str, object]) -> dict[str, object]:
+    """summary.json's content: counts, the mean of every metric column under its name, and their std."""
+    names = list(METRICS)
+    summary = {
+        "n_images": len(evaluation.rows),
+        "n_skipped_grey": len(evaluation.skipped_grey),
+        "n_skipped_unreadable": len(evaluation.skipped_unreadable),
+        **{name: statistics.fmean(row[name] for row in evaluation.rows) for name in names},
+        "std": {name: statistics.stdev([row[name] for row in evaluation.rows]) if len(evaluation.rows) > 1 else 0.0 for name in names},
+        "images_per_second": len(evaluation.rows) / max(evaluation.seconds, 1e-9),
+        "skipped_unreadable": evaluation.skipped_unreadable,
+        "not_computed": NOT_COMPUTED,
+    }
+    return {**summary, **metadata}
+
+
+# ---------------------------------------------------------------------------------------- outputs
+def write_csv(rows: list[dict[str, object]], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", *METRICS])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output: Path, experiment: str) -> str:
+    """Log params, every mean (and `<name>_std`) and the output folder (under `evaluation/`) to a new run."""
+    uri = resolve_tracking_uri()
+    experiment_id = prepare_store(uri, experiment)
+    client = mlflow.MlflowClient(uri)
+    run = client.create_run(experiment_id, run_name=f"evaluate {params['model']}", tags={"pseudocolor.command": "evaluate"})
+    run_id = run.info.run_id
+    now = int(time.time() * 1000)
+    values = {name: summary[name] for name in ("n_images", "n_skipped_grey", "n_skipped_unreadable", *METRICS)}
+    values |= {f"{name}_std": value for name, value in summary["std"].items()}
+    client.log_batch(
+        run_id,
+        metrics=[Metric(name, float(value), now, 0) for name, value in values.items()],
+        params=[Param(name, str(value)[:6000]) for name, value in params.items()],
+    )
+    client.log_artifacts(run_id, str(output), artifact_path="evaluation")
+    client.set_terminated(run_id)
+    return run_id
+
+
+def summary_table(summary: dict[str, object]) -> str:
+    lines = [f"{'metric':<26} {'mean':>10} {'std':>10}  better"]
+    for name, metric in METRICS.items():
+        better = {True: "higher", False: "lower", None: ""}[metric.higher_is_better]
+        lines.append(f"{name:<26} {summary[name]:>10.4f} {summary['std'][name]:>10.4f}  {better}")
+    lines.append(
+        f"{summary['n_images']} images, skipped {summary['n_skipped_grey']} grey and "
+        f"{summary['n_skipped_unreadable']} unreadable, {summary['images_per_second']:.1f} images/s"
+    )
+    return "\n".join(lines)
+
+
+def default_output(model: str) -> Path:
+    return Path("evaluation") / f"{Path(model).stem}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.size < 16 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+            raise EvaluateError("--size must be >= 16, --batch-size and --limit >= 1")
+        device = resolve_device(args.device)
+        files = collect_files(args.data, args.list_file)[: args.limit]
+        colorize = load_model_spec(args.model, device)
+        evaluation = evaluate_files(files, colorize, args.size, device, args.batch_size, args.workers)
+        if not evaluation.rows:
+            raise EvaluateError(
+                f"no colour photo to evaluate among {len(files)} files ({len(evaluation.skipped_grey)} grey, "
+                f"{len(evaluation.skipped_unreadable)} unreadable); pass folders of colour photos"
+            )
+    except EvaluateError as error:
+        print(f"pseudocolor evaluate: {error}", file=sys.stderr)
+        return 2
+    params = {
+        "model": args.model,
+        "data": " ".join(args.data),
+        "list": args.list_file,
+        "size": args.size,
+        "protocol": f"resize to {args.size}x{args.size}, RGB uint8, per-image metrics, mean over images",
+        "device": str(device),
+        "batch_size": args.batch_size,
+        "n_files": len(files),
+    }
+    output = args.output or default_output(args.model)
+    output.mkdir(parents=True, exist_ok=True)
+    summary = summarize(evaluation, params)
+    write_csv(evaluation.rows, output / "per_image.csv")
+    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_plots(evaluation.rows, evaluation.extremes, output)
+    run_id = log_to_mlflow(summary, params, output, args.experiment)
+    print(summary_table(summary))
+    print(f"\nwrote {output}/ (per_image.csv, summary.json, plots); MLflow run {run_id} at {resolve_tracking_uri()}")
+    for name, reason in NOT_COMPUTED.items():
+        print(f"{name} not computed: {reason}")
+    return 0

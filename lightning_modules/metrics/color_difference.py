@@ -1,0 +1,104 @@
+"""Colour differences in CIE Lab: CIEDE2000 and the AuC of the cumulative ab-error curve. Lab comes from
+`color.rgb_to_lab` (D65 sRGB, L in [0, 100]); inputs are RGB on the 0-255 scale."""
+
+from __future__ import annotations
+
+import torch
+
+from lightning_modules.color import rgb_to_lab
+from lightning_modules.metrics.base import PerImageMean, check_images
+
+AUC_MAX_THRESHOLD = 150  # ab distance where the cumulative error curve stops (Zhang et al. 2016)
+_POW25_7 = 25.0**7
+
+
+def _check_lab(lab: torch.Tensor, name: str) -> None:
+    if lab.ndim < 3 or lab.shape[-3] != 3:
+        raise ValueError(f"{name} must be Lab with channels first, shape (..., 3, H, W), got {tuple(lab.shape)}")
+
+
+def delta_e_ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
+    """CIEDE2000 colour difference (Sharma et al. 2005, kL = kC = kH = 1).
+
+    (..., 3, H, W) Lab, L in [0, 100] -> (..., H, W) Delta E_00 >= 0.
+    """
+    _check_lab(lab1, "lab1")
+    if lab1.shape != lab2.shape:
+        raise ValueError(f"lab1 {tuple(lab1.shape)} and lab2 {tuple(lab2.shape)} must have the same shape")
+    l1, a1, b1 = lab1.unbind(dim=-3)
+    l2, a2, b2 = lab2.unbind(dim=-3)
+    chroma_mean = 0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2))
+    g = 0.5 * (1 - torch.sqrt(chroma_mean**7 / (chroma_mean**7 + _POW25_7)))
+    a1, a2 = (1 + g) * a1, (1 + g) * a2
+    c1, c2 = torch.hypot(a1, b1), torch.hypot(a2, b2)
+    h1 = torch.rad2deg(torch.atan2(b1, a1)) % 360
+    h2 = torch.rad2deg(torch.atan2(b2, a2)) % 360
+    chroma_product = c1 * c2
+    achromatic = chroma_product == 0
+
+    dh = h2 - h1
+    dh = torch.where(dh > 180, dh - 360, torch.where(dh < -180, dh + 360, dh))
+    dh = torch.where(achromatic, torch.zeros_like(dh), dh)
+    delta_l = l2 - l1
+    delta_c = c2 - c1
+    delta_h = 2 * torch.sqrt(chroma_product) * torch.sin(torch.deg2rad(dh) / 2)
+
+    l_mean = 0.5 * (l1 + l2)
+    c_mean = 0.5 * (c1 + c2)
+    h_sum = h1 + h2
+    h_mean = torch.where((h1 - h2).abs() <= 180, h_sum / 2, torch.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2))
+    h_mean = torch.where(achromatic, h_sum, h_mean)
+
+    t = (
+        1
+        - 0.17 * torch.cos(torch.deg2rad(h_mean - 30))
+        + 0.24 * torch.cos(torch.deg2rad(2 * h_mean))
+        + 0.32 * torch.cos(torch.deg2rad(3 * h_mean + 6))
+        - 0.20 * torch.cos(torch.deg2rad(4 * h_mean - 63))
+    )
+    delta_theta = 30 * torch.exp(-(((h_mean - 275) / 25) ** 2))
+    r_c = 2 * torch.sqrt(c_mean**7 / (c_mean**7 + _POW25_7))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / torch.sqrt(20 + (l_mean - 50) ** 2)
+    s_c = 1 + 0.045 * c_mean
+    s_h = 1 + 0.015 * c_mean * t
+    r_t = -torch.sin(torch.deg2rad(2 * delta_theta)) * r_c
+    term_l, term_c, term_h = delta_l / s_l, delta_c / s_c, delta_h / s_h
+    return torch.sqrt((term_l**2 + term_c**2 + term_h**2 + r_t * term_c * term_h).clamp_min(0))
+
+
+def ciede2000(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean CIEDE2000 difference per image between RGB batches on the 0-255 scale -> (B,)."""
+    preds, target = check_images(preds, target)
+    return delta_e_ciede2000(rgb_to_lab(preds / 255.0), rgb_to_lab(target / 255.0)).mean(dim=(1, 2))
+
+
+def ab_error_auc(preds: torch.Tensor, target: torch.Tensor, max_threshold: int = AUC_MAX_THRESHOLD) -> torch.Tensor:
+    """Area under the cumulative ab-error curve per image (Zhang et al. 2016) -> (B,) in [0, 1].
+
+    For each integer threshold t in 0..max_threshold, the fraction of pixels whose ab distance
+    ||ab_pred - ab_true||_2 is <= t; the curve is integrated with the trapezoid rule and divided by
+    max_threshold. 1 means every pixel's colour is exact.
+    """
+    preds, target = check_images(preds, target)
+    error = torch.linalg.vector_norm(rgb_to_lab(preds / 255.0)[:, 1:] - rgb_to_lab(target / 255.0)[:, 1:], dim=1)
+    # error <= t  <=>  ceil(error) <= t for integer t: count pixels per ceil(error), then accumulate.
+    steps = error.flatten(1).ceil().clamp(max=max_threshold + 1).to(torch.int64)
+    counts = torch.zeros(steps.shape[0], max_threshold + 2, dtype=torch.float64, device=steps.device)
+    counts.scatter_add_(1, steps, torch.ones_like(steps, dtype=torch.float64))
+    cumulative = counts.cumsum(dim=1)[:, : max_threshold + 1] / steps.shape[1]
+    area = cumulative.sum(dim=1) - 0.5 * (cumulative[:, 0] + cumulative[:, -1])
+    return (area / max_threshold).to(preds.dtype)
+
+
+class CIEDE2000(PerImageMean):
+    """Mean over images of the mean CIEDE2000 colour difference."""
+
+    higher_is_better = False
+    per_image = staticmethod(ciede2000)
+
+
+class AbErrorAUC(PerImageMean):
+    """Mean over images of the AuC of the cumulative ab-error curve (thresholds 0..150)."""
+
+    higher_is_better = True
+    per_image = staticmethod(ab_error_auc)

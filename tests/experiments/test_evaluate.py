@@ -1,0 +1,123 @@
+"""`pseudocolor evaluate` end to end on photos written by the test, into a real sqlite MLflow store."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from experiments import evaluate
+from experiments.evaluation_plots import PLOT_FILES
+from experiments.tracking import prepare_store
+from lightning_modules.colorizer import Colorizer
+from lightning_modules.metrics import METRICS, psnr
+from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from tests.conftest import write_grey_photo, write_photo
+
+FAST = ["--size", "32", "--workers", "0", "--batch-size", "2"]
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory) -> str:
+    """One sqlite MLflow store for the module: creating its tables takes seconds on 2 busy cores."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
+    prepare_store(uri)
+    return uri
+
+
+@pytest.fixture
+def tracking_uri(shared_store, monkeypatch) -> str:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_store)
+    return shared_store
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A folder of 3 colour photos (one in a sub-folder), 1 grey photo and 1 corrupt file."""
+    folder = tmp_path / "photos"
+    write_photo(folder / "a.jpg", seed=1)
+    write_photo(folder / "b.png", height=64, width=48, seed=2)
+    write_photo(folder / "sub" / "c.jpg", seed=3)
+    write_grey_photo(folder / "grey.jpg")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    return folder
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_gray_baseline_writes_consistent_outputs_and_an_mlflow_run(photos, tmp_path, tracking_uri, capsys):
+    output = tmp_path / "out"
+    assert evaluate.main([str(photos), "--model", "gray", "--output", str(output), *FAST]) == 0
+
+    rows = read_csv(output / "per_image.csv")
+    summary = json.loads((output / "summary.json").read_text())
+    assert [Path(row["file"]).name for row in rows] == ["a.jpg", "b.png", "c.jpg"]
+    assert (summary["n_images"], summary["n_skipped_grey"], summary["n_skipped_unreadable"]) == (3, 1, 1)
+    assert summary["skipped_unreadable"] == [str(photos / "broken.jpg")]
+    for name in METRICS:
+        assert summary[name] == pytest.approx(statistics.fmean(float(row[name]) for row in rows), abs=1e-9), name
+    assert summary["ssim_l"] > 0.99 and summary["colorfulness"] < 1 < summary["colorfulness_ground_truth"]
+    assert all((output / name).stat().st_size > 0 for name in PLOT_FILES)
+
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment_id = client.get_experiment_by_name("pseudocolor").experiment_id
+    (run,) = client.search_runs(experiment_id, filter_string=f"params.data = '{photos}'")
+    assert run.data.metrics["psnr"] == pytest.approx(summary["psnr"])
+    assert run.data.params["model"] == "gray"
+    artifacts = {Path(item.path).name for item in client.list_artifacts(run.info.run_id, "evaluation")}
+    assert {"per_image.csv", "summary.json", *PLOT_FILES} <= artifacts
+    assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_psnr_follows_the_protocol(photos, tmp_path, tracking_uri):
+    """Resize to size x size, colourless output quantised to 8 bits, PSNR on the 0-255 scale."""
+    output = tmp_path / "out"
+    assert evaluate.main([str(photos / "a.jpg"), "--model", "gray", "--output", str(output), *FAST]) == 0
+    truth = np.asarray(Image.open(photos / "a.jpg").convert("RGB"))
+    truth = torch.from_numpy(truth.copy()).permute(2, 0, 1)
+    truth = evaluate.squash_transform(32)(truth)[None]
+    expected = psnr(evaluate.quantize(evaluate.gray_baseline(truth / 255.0)), truth).item()
+    assert float(read_csv(output / "per_image.csv")[0]["psnr"]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_weights_file_model_and_limit(photos, tmp_path, tracking_uri):
+    weights = Colorizer(ResidualCaffeNet(width_multiplier=0.25), size=32).save_weights(tmp_path / "tiny.pt")
+    output = tmp_path / "out"
+    assert evaluate.main([str(photos), "--model", str(weights), "--output", str(output), "--limit", "2", *FAST]) == 0
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["n_images"] == 2 and summary["model"] == str(weights)
+    assert len(read_csv(output / "per_image.csv")) == 2
+
+
+def test_list_file_selects_from_one_folder(photos, tmp_path, tracking_uri):
+    list_file = tmp_path / "ctest.txt"
+    list_file.write_text("/sub/c.jpg 0\n/a.jpg 0\n")
+    output = tmp_path / "out"
+    assert evaluate.main([str(photos), "--list", str(list_file), "--model", "gray", "--output", str(output), *FAST]) == 0
+    assert [Path(row["file"]).name for row in read_csv(output / "per_image.csv")] == ["c.jpg", "a.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["missing_folder"], "no such file or folder"),
+        (["{photos}", "{photos}", "--list", "x.txt"], "--list needs exactly one DATA folder"),
+        (["{photos}", "--model", "{photos}/grey.jpg"], "not a loadable weights file"),
+        (["{photos}/grey.jpg"], "no colour photo to evaluate"),
+    ],
+)
+def test_user_errors_end_in_one_sentence(photos, tmp_path, tracking_uri, capsys, arguments, message):
+    argv = [argument.format(photos=photos) for argument in arguments]
+    assert evaluate.main([*argv, "--output", str(tmp_path / "out"), *FAST]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
