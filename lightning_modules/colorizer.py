@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 from datamodules.decoding import image_to_rgb
-from lightning_modules.color import ANNEALED_TEMPERATURE, compose_lab, lab_to_rgb, rgb_to_lab
+from lightning_modules.color import ANNEALED_TEMPERATURE, compose_lab, lab_to_rgb_keep_l, rgb_to_lab
 from lightning_modules.networks import build_network, network_name
 from lightning_modules.prediction import predict_ab
 
@@ -122,7 +122,7 @@ class Colorizer:
         if l.ndim != 4 or l.shape[1] != 1:
             raise ValueError(f"l must have shape (B, 1, H, W), got {tuple(l.shape)}")
         l = l.to(self.device, torch.float32)
-        return lab_to_rgb(compose_lab(l, self._predict_small_ab(self._resize(l), local_hints, global_hint)))
+        return lab_to_rgb_keep_l(compose_lab(l, self._predict_small_ab(self._resize(l), local_hints, global_hint)))
 
     @torch.no_grad()
     def colorize_rgb(self, rgb: torch.Tensor, **hints) -> torch.Tensor:
@@ -143,7 +143,7 @@ class Colorizer:
                 raise ValueError(f"images must be (3, H, W) uint8, got {tuple(image.shape)} {image.dtype}")
         ls = [rgb_to_lab(image[None].to(self.device, torch.float32) / 255)[:, :1] for image in images]
         small_ab = self._predict_small_ab(torch.cat([self._resize(l) for l in ls]))
-        return [_to_uint8(lab_to_rgb(compose_lab(l, small_ab[i : i + 1])))[0] for i, l in enumerate(ls)]
+        return [_to_uint8(lab_to_rgb_keep_l(compose_lab(l, small_ab[i : i + 1])))[0] for i, l in enumerate(ls)]
 
     def colorize(self, image: ImageLike) -> ImageLike:
         """Colour one photo, returned as the same kind it came in, at its full size, with its L:
