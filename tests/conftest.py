@@ -1,0 +1,50 @@
+"""Shared fixtures: real photos written to disk, and an MLflow store private to each test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def colourful_array(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """(H, W, 3) uint8 smooth colourful picture: random colour blobs over gradients, like a photo."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    image = np.zeros((height, width, 3))
+    for channel in range(3):
+        phase, freq = rng.uniform(0, 2 * np.pi, 2), rng.uniform(1, 4, 2)
+        image[..., channel] = 0.5 + 0.4 * np.sin(freq[0] * 2 * np.pi * x + phase[0]) * np.cos(freq[1] * 2 * np.pi * y + phase[1])
+    return (image * 255).clip(0, 255).astype(np.uint8)
+
+
+def write_photo(path: Path, height: int = 96, width: int = 128, seed: int = 0, **save_args) -> Path:
+    """Write a colourful photo (format from the suffix) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(colourful_array(height, width, seed)).save(path, **save_args)
+    return path
+
+
+def write_grey_photo(path: Path, height: int = 96, width: int = 128, seed: int = 0) -> Path:
+    """Write a photo whose three channels are equal."""
+    grey = colourful_array(height, width, seed).mean(axis=2).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.stack([grey] * 3, axis=2)).save(path)
+    return path
+
+
+@pytest.fixture
+def tracking_uri(tmp_path, monkeypatch) -> str:
+    """A fresh sqlite MLflow store for this test, exported as MLFLOW_TRACKING_URI."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def requires_shared_data(folder: str):
+    """Skip a test unless ../shared/data/<folder> exists (CI and developers have it; users do not)."""
+    return pytest.mark.skipif(not (SHARED_DATA / folder).is_dir(), reason=f"needs {SHARED_DATA / folder}")
