@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import shutil
 import tempfile
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PIL import Image
 import datamodules
 import lightning_modules
 from lightning_modules.colorizer import Colorizer
+from lightning_modules.mlflow_store import using_store
 from lightning_modules.model_spec import WEIGHTS_ARTIFACT
 from lightning_modules.serving import (
     CONFIG_ARTIFACT,
@@ -54,17 +54,6 @@ def input_example() -> pd.DataFrame:
     ramp = np.linspace(0, 255, 32 * 48, dtype=np.uint8).reshape(32, 48)
     Image.fromarray(ramp).save(buffer, format="JPEG")
     return pd.DataFrame({IMAGE_COLUMN: [buffer.getvalue()]})
-
-
-@contextmanager
-def tracking_uri(uri: str):
-    """Point MLflow's fluent API at `uri` for the duration of the block."""
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def log_colorizer_model(
@@ -102,7 +91,7 @@ def register_colorizer(
 ) -> tuple[str, str]:
     """Log `colorizer` into run `run_id` (or a new run in `experiment_id`) of the store at `uri`, register
     it as `name` and point `alias` at the new version -> (model URI `models:/NAME@ALIAS`, version)."""
-    with tracking_uri(uri), mlflow.start_run(run_id=run_id, experiment_id=experiment_id, nested=mlflow.active_run() is not None):
+    with using_store(uri), mlflow.start_run(run_id=run_id, experiment_id=experiment_id, nested=mlflow.active_run() is not None):
         info = log_colorizer_model(colorizer, registered_model_name=name, max_pixels=max_pixels)
     version_number = str(info.registered_model_version)
     mlflow.MlflowClient(uri).set_registered_model_alias(name, alias, version_number)

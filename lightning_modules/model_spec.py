@@ -50,9 +50,11 @@ def _download(spec: str, folder: Path, tracking_uri: str | None) -> Path:
     from mlflow.models import Model
 
     from experiments.tracking import resolve_tracking_uri  # the project's default store
+    from lightning_modules.mlflow_store import using_store
 
     try:
-        local = Path(mlflow.artifacts.download_artifacts(spec, dst_path=str(folder), tracking_uri=resolve_tracking_uri(tracking_uri)))
+        with using_store(resolve_tracking_uri(tracking_uri)):  # models:/ resolves through the registry
+            local = Path(mlflow.artifacts.download_artifacts(spec, dst_path=str(folder)))
     except (MlflowException, OSError) as error:
         message = getattr(error, "message", str(error)).splitlines()[0]
         raise ModelLoadError(f"{spec}: cannot be downloaded ({message}); check the name, alias or run id and MLFLOW_TRACKING_URI") from error
