@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -42,6 +43,34 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def image_to_rgb(image: Image.Image) -> torch.Tensor:
+    """An opened PIL image of any mode -> (3, H, W) uint8 RGB, EXIF orientation applied."""
+    return torch.from_numpy(np.asarray(_to_rgb(ImageOps.exif_transpose(image))).copy()).permute(2, 0, 1)
+
+
+def _decode(source: str | Path | io.BytesIO, name: str, remedy: str, max_pixels: int) -> torch.Tensor:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageDecodeError(
+                        f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} "
+                        "(a possible decompression bomb); downsize it or raise max_pixels"
+                    )
+                return image_to_rgb(image)
+    except ImageDecodeError:
+        raise
+    except FileNotFoundError as error:
+        raise ImageDecodeError(f"{name}: file not found; check the path") from error
+    except PermissionError as error:
+        raise ImageDecodeError(f"{name}: permission denied; make the file readable") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        detail = str(error).replace(f" {source!r}", "")  # PIL names an in-memory source by its repr
+        raise ImageDecodeError(f"{name}: not a readable image ({detail}); {remedy}") from error
+
+
 def decode_image(source: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read a photo -> (3, H, W) uint8 RGB, EXIF orientation applied.
 
@@ -49,27 +78,17 @@ def decode_image(source: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> to
     Raises ImageDecodeError, naming the file, for anything unreadable, truncated or larger than
     `max_pixels`.
     """
-    path = Path(source)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageDecodeError(
-                        f"{path}: {width}x{height} pixels exceeds the limit of {max_pixels} "
-                        "(a possible decompression bomb); downsize it or raise max_pixels"
-                    )
-                array = np.asarray(_to_rgb(ImageOps.exif_transpose(image)))
-    except ImageDecodeError:
-        raise
-    except FileNotFoundError as error:
-        raise ImageDecodeError(f"{path}: file not found; check the path") from error
-    except PermissionError as error:
-        raise ImageDecodeError(f"{path}: permission denied; make the file readable") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageDecodeError(f"{path}: not a readable image ({error}); remove or replace the file") from error
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+    return _decode(Path(source), str(source), "remove or replace the file", max_pixels)
+
+
+def decode_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image") -> torch.Tensor:
+    """Encoded image bytes (any format PIL reads) -> (3, H, W) uint8 RGB, as `decode_image`.
+
+    Raises ImageDecodeError, naming `name`, for empty, unreadable or too large (> `max_pixels`) data.
+    """
+    if not data:
+        raise ImageDecodeError(f"{name}: empty; send the bytes of a JPEG, PNG or other image file")
+    return _decode(io.BytesIO(data), name, "send the bytes of a JPEG, PNG or other image file", max_pixels)
 
 
 def is_grey(image: torch.Tensor, tolerance: float = GREY_TOLERANCE) -> bool:

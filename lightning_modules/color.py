@@ -19,6 +19,7 @@ AB_GRID = 10.0
 ANNEALED_TEMPERATURE = 0.38
 SOFT_ENCODING_NEIGHBOURS = 5
 SOFT_ENCODING_SIGMA = 5.0
+GAMUT_STEPS = 8  # bisections fitting an out-of-gamut colour's chroma: within 0.4 % of the gamut boundary
 
 
 def _check_image(tensor: torch.Tensor, channels: int, name: str) -> None:
@@ -36,6 +37,34 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) Lab -> (B, 3, H, W) RGB clipped to [0, 1]."""
     _check_image(lab, 3, "lab")
     return kornia.color.lab_to_rgb(lab, clip=True)
+
+
+def lab_to_rgb_keep_l(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
+    """(B, 3, H, W) Lab -> (B, 3, H, W) RGB in [0, 1] whose L is the given one.
+
+    Colours outside the sRGB gamut at their L lose chroma (ab scaled towards grey, the largest in-gamut
+    scale found by `steps` bisections) instead of being clipped per channel, which would change L.
+    """
+    _check_image(lab, 3, "lab")
+    rgb = kornia.color.lab_to_rgb(lab, clip=False)
+    outside = ((rgb < 0) | (rgb > 1)).any(dim=1)  # (B, H, W)
+    if not outside.any():
+        return rgb
+    pixels = lab.permute(0, 2, 3, 1)[outside]  # (N, 3)
+    low, high = pixels.new_zeros(len(pixels), 1), pixels.new_ones(len(pixels), 1)
+
+    def to_rgb(scale: torch.Tensor) -> torch.Tensor:  # (N, 1) -> (N, 3)
+        scaled = torch.cat([pixels[:, :1], pixels[:, 1:] * scale], dim=1)
+        return kornia.color.lab_to_rgb(scaled.T[None, :, :, None], clip=False)[0, :, :, 0].T
+
+    for _ in range(steps):
+        middle = (low + high) / 2
+        candidate = to_rgb(middle)
+        inside = ((candidate >= 0) & (candidate <= 1)).all(dim=1, keepdim=True)
+        low, high = torch.where(inside, middle, low), torch.where(inside, high, middle)
+    rgb = rgb.permute(0, 2, 3, 1).clone()
+    rgb[outside] = to_rgb(low)
+    return rgb.permute(0, 3, 1, 2).clamp(0, 1)
 
 
 def normalize_l(l: torch.Tensor) -> torch.Tensor:

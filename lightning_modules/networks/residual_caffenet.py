@@ -103,10 +103,14 @@ class ResidualCaffeNet(nn.Module):
     ) -> torch.Tensor:
         """(B, 1, H, W) normalised L -> (B, Q, ceil(H/4), ceil(W/4)) logits; any H, W (padded inside)."""
         height, width = l.shape[-2:]
-        pad_h, pad_w = (-height) % DOWNSAMPLING, (-width) % DOWNSAMPLING
-        if pad_h or pad_w:
-            l = F.pad(l, (0, pad_w, 0, pad_h), mode="replicate")
-            if local_hints is not None:
-                local_hints = F.pad(local_hints, (0, pad_w, 0, pad_h))
+        # Padding without a shape branch, and telling torch.export the result divides by 16, lets the
+        # ONNX export keep H and W dynamic.
+        pad_h = (DOWNSAMPLING - height % DOWNSAMPLING) % DOWNSAMPLING
+        pad_w = (DOWNSAMPLING - width % DOWNSAMPLING) % DOWNSAMPLING
+        l = F.pad(l, (0, pad_w, 0, pad_h), mode="replicate")
+        torch._check(l.shape[-2] % DOWNSAMPLING == 0)
+        torch._check(l.shape[-1] % DOWNSAMPLING == 0)
+        if local_hints is not None:
+            local_hints = F.pad(local_hints, (0, pad_w, 0, pad_h))
         logits = self.forward_head(self.forward_features(l, local_hints, global_hint))
-        return logits[..., : -(-height // 4), : -(-width // 4)]
+        return logits[..., : (height + 3) // 4, : (width + 3) // 4]

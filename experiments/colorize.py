@@ -1,0 +1,163 @@
+"""`pseudocolor colorize INPUT... --output DIR`: colour files, folders (recursive) and globs of photos.
+
+Each input gets one output at its full size whose L is the input's; a bad file is reported by name and
+skipped, and the exit status is 1 when any input failed (2 for a bad model or flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from datamodules.decoding import ImageDecodeError, decode_image, list_images
+from lightning_modules.colorizer import ModelLoadError
+from lightning_modules.model_spec import PRETRAINED, load_colorizer
+
+FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input photo and the file its colourised version goes to."""
+
+    source: Path
+    output: Path
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when visible, else CPU; 'cuda' without a visible GPU raises ValueError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is visible; use --device cpu or --device auto")
+    return torch.device(name)
+
+
+def _expand(item: str) -> Iterator[tuple[Path, Path]]:
+    """One INPUT -> (photo, output path relative to --output); folders keep their sub-folder layout."""
+    path = Path(item)
+    if path.is_dir():
+        yield from ((file, file.relative_to(path)) for file in list_images(path))
+    elif path.is_file():
+        yield path, Path(path.name)
+    else:
+        for match in sorted(glob.glob(item, recursive=True)):
+            yield from _expand(match) if Path(match).is_dir() else [(Path(match), Path(Path(match).name))]
+
+
+def plan_jobs(inputs: list[str], output_dir: Path, image_format: str) -> tuple[list[Job], list[str]]:
+    """INPUTs -> (jobs, errors): inputs matching nothing and outputs claimed twice are errors."""
+    jobs, errors, claimed, seen = [], [], {}, set()
+    for item in inputs:
+        found = list(_expand(item))
+        if not found:
+            errors.append(f"{item}: no such file, folder or glob match; check the path")
+        for source, relative in found:
+            if source.resolve() in seen:
+                continue
+            seen.add(source.resolve())
+            output = output_dir / relative.with_suffix(FORMATS[image_format] or source.suffix.lower())
+            if output in claimed:
+                errors.append(f"{source}: its output {output} is already taken by {claimed[output]}; rename one of them")
+                continue
+            claimed[output] = source
+            jobs.append(Job(source, output))
+    return jobs, errors
+
+
+def _read(jobs: list[Job]) -> list[tuple[Job, torch.Tensor | ImageDecodeError]]:
+    results = []
+    for job in jobs:
+        try:
+            results.append((job, decode_image(job.source)))
+        except ImageDecodeError as error:
+            results.append((job, error))
+    return results
+
+
+def _save(image: torch.Tensor, path: Path) -> None:
+    """(3, H, W) uint8 RGB -> an image file whose format follows the suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
+    picture.save(path, **({"quality": JPEG_QUALITY} if path.suffix in (".jpg", ".jpeg") else {}))
+
+
+def colorize_jobs(colorizer, jobs: list[Job], batch_size: int, progress: bool = True) -> tuple[int, list[str]]:
+    """Colour and write every job, `batch_size` photos per network call -> (number written, failure messages).
+
+    The next batch is decoded in a background thread while the current one is on the device.
+    """
+    batches = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
+    written, failures = 0, []
+    with ThreadPoolExecutor(max_workers=1) as reader, tqdm(total=len(jobs), unit="img", disable=not progress) as bar:
+        pending = reader.submit(_read, batches[0]) if batches else None
+        for index in range(len(batches)):
+            decoded = pending.result()
+            if index + 1 < len(batches):
+                pending = reader.submit(_read, batches[index + 1])
+            good = [(job, image) for job, image in decoded if isinstance(image, torch.Tensor)]
+            for job, error in decoded:
+                if isinstance(error, ImageDecodeError):
+                    failures.append(str(error))
+                    bar.write(f"failed: {error}", file=sys.stderr)
+            outputs = colorizer.colorize_batch([image for _, image in good]) if good else []
+            for (job, _), colored in zip(good, outputs):
+                try:
+                    _save(colored, job.output)
+                    written += 1
+                except OSError as error:
+                    failures.append(f"{job.output}: cannot be written ({error}); check the output folder")
+                    bar.write(f"failed: {failures[-1]}", file=sys.stderr)
+            bar.update(len(decoded))
+    return written, failures
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pseudocolor colorize", description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files, folders (recursive) or globs")
+    parser.add_argument("--output", "-o", required=True, type=Path, help="folder for the coloured photos")
+    parser.add_argument("--model", default=PRETRAINED, help="model spec: .ckpt, weights file, models:/NAME@ALIAS, "
+                        "models:/NAME/VERSION, runs:/RUN_ID/PATH or pretrained (default)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--batch-size", type=int, default=16, help="photos per network call (default 16)")
+    parser.add_argument("--format", choices=tuple(FORMATS), default="png", help="output format (default png)")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.batch_size < 1:
+        print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
+        return 2
+    try:
+        colorizer = load_colorizer(args.model, resolve_device(args.device))
+    except (ModelLoadError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    jobs, failures = plan_jobs(args.inputs, args.output, args.format)
+    for failure in failures:
+        print(f"failed: {failure}", file=sys.stderr)
+    todo = [job for job in jobs if args.overwrite or not job.output.exists()]
+    start = time.perf_counter()
+    done, run_failures = colorize_jobs(colorizer, todo, args.batch_size, args.progress)
+    failures += run_failures
+    seconds = time.perf_counter() - start
+    skipped = len(jobs) - len(todo)
+    print(
+        f"colorized {done} images, {len(failures)} failed, {skipped} skipped (output exists; --overwrite to redo) "
+        f"in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s) -> {args.output}"
+    )
+    return 1 if failures else 0

@@ -1,0 +1,68 @@
+"""Where a colorizer comes from: the one `--model SPEC` string every command understands.
+
+SPEC is a Lightning checkpoint (.ckpt), an exported weights file, `models:/NAME@ALIAS`,
+`models:/NAME/VERSION`, `runs:/RUN_ID/PATH` (a pseudocolor MLflow model or a checkpoint artifact),
+or `pretrained` (the weights shipped in the package). MLflow models are downloaded to a temporary
+folder and only their weights file is read, with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+
+from lightning_modules.colorizer import Colorizer, ModelLoadError
+
+PRETRAINED = "pretrained"
+PRETRAINED_WEIGHTS = Path(__file__).resolve().parent / "pretrained" / "colorizer.pt"
+MLFLOW_SCHEMES = ("models:/", "runs:/")
+WEIGHTS_ARTIFACT = "weights"  # key of the weights file among a pseudocolor MLflow model's artifacts
+
+
+def load_colorizer(
+    spec: str | Path, device: str | torch.device = "cpu", tracking_uri: str | None = None
+) -> Colorizer:
+    """A Colorizer on `device` from SPEC (see the module docstring); raises ModelLoadError naming SPEC.
+
+    `tracking_uri` is the MLflow store for `models:/` and `runs:/` specs (default: $MLFLOW_TRACKING_URI,
+    else the project's sqlite store).
+    """
+    spec = str(spec)
+    if spec == PRETRAINED:
+        if not PRETRAINED_WEIGHTS.is_file():
+            raise ModelLoadError(
+                "no pretrained model is bundled in this version; pass --model with a checkpoint, "
+                "weights file or models:/NAME@ALIAS"
+            )
+        return Colorizer.from_file(PRETRAINED_WEIGHTS).to(device)
+    if spec.startswith(MLFLOW_SCHEMES):
+        with tempfile.TemporaryDirectory(prefix="pseudocolor-model-") as folder:
+            return Colorizer.from_file(_download(spec, Path(folder), tracking_uri)).to(device)
+    return Colorizer.from_file(spec).to(device)
+
+
+def _download(spec: str, folder: Path, tracking_uri: str | None) -> Path:
+    """Download an MLflow model or artifact into `folder` -> the path of its weights or checkpoint file."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    from experiments.tracking import resolve_tracking_uri  # the project's default store
+    from lightning_modules.mlflow_store import using_store
+
+    try:
+        with using_store(resolve_tracking_uri(tracking_uri)):  # models:/ resolves through the registry
+            local = Path(mlflow.artifacts.download_artifacts(spec, dst_path=str(folder)))
+    except (MlflowException, OSError) as error:
+        message = getattr(error, "message", str(error)).splitlines()[0]
+        raise ModelLoadError(f"{spec}: cannot be downloaded ({message}); check the name, alias or run id and MLFLOW_TRACKING_URI") from error
+    if local.is_file():
+        return local
+    if not (local / "MLmodel").is_file():
+        raise ModelLoadError(f"{spec}: is a folder without an MLmodel file; point at a pseudocolor model or a checkpoint")
+    artifacts = Model.load(local / "MLmodel").flavors.get("python_function", {}).get("artifacts", {})
+    if WEIGHTS_ARTIFACT not in artifacts:
+        raise ModelLoadError(f"{spec}: is not a pseudocolor model (no '{WEIGHTS_ARTIFACT}' artifact); register it with `pseudocolor register`")
+    return local / artifacts[WEIGHTS_ARTIFACT]["path"]

@@ -1,0 +1,117 @@
+import glob
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from datamodules.decoding import decode_image
+from experiments.colorize import main
+from tests.conftest import write_photo
+from tests.deploy_helpers import assert_same_lightness, write_all_modes, write_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return write_weights(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+def colorize(*args) -> int:
+    return main([*map(str, args), "--device", "cpu", "--no-progress"])
+
+
+def test_a_corrupt_file_is_named_and_skipped_while_the_others_are_coloured(tmp_path, weights, capsys):
+    photos = tmp_path / "photos"
+    for index in range(3):
+        write_photo(photos / f"good{index}.jpg", seed=index)
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    out = tmp_path / "out"
+
+    status = colorize(photos, "--output", out, "--model", weights, "--batch-size", "2")
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert sorted(p.name for p in out.iterdir()) == ["good0.png", "good1.png", "good2.png"]
+    assert "broken.jpg" in captured.err
+    assert "colorized 3 images, 1 failed" in captured.out
+
+
+@pytest.mark.parametrize("name", ["grey.png", "rgb.jpg", "rgba.png", "palette.png", "cmyk.jpg", "sixteen.png", "rotated.jpg"])
+def test_every_image_mode_comes_out_full_size_with_its_own_lightness(tmp_path, weights, name):
+    source = write_all_modes(tmp_path / "photos")[name]
+    out = tmp_path / "out"
+
+    assert colorize(source, "--output", out, "--model", weights) == 0
+
+    result = np.asarray(Image.open(out / f"{source.stem}.png"))
+    expected = decode_image(source)  # mode converted, EXIF applied
+    assert result.shape == (expected.shape[1], expected.shape[2], 3)
+    assert_same_lightness(result, expected)
+
+
+def test_exif_orientation_is_applied(tmp_path, weights):
+    source = write_all_modes(tmp_path / "photos", height=48, width=64)["rotated.jpg"]
+    out = tmp_path / "out"
+
+    assert colorize(source, "--output", out, "--model", weights) == 0
+
+    result = np.asarray(Image.open(out / "rotated.png"))
+    assert result.shape == (64, 48, 3)  # stored 48 high and 64 wide, shown turned by 90 degrees
+    stored = np.asarray(Image.open(source).convert("RGB"))
+    assert_same_lightness(result, np.ascontiguousarray(np.rot90(stored, k=-1)))  # orientation 6: turn clockwise
+
+
+def test_mixed_sizes_in_one_batch_and_nested_folders(tmp_path, weights):
+    photos = tmp_path / "photos"
+    write_photo(photos / "wide.jpg", height=40, width=120)
+    write_photo(photos / "deep" / "tall.png", height=130, width=50)
+    out = tmp_path / "out"
+
+    assert colorize(photos, "--output", out, "--model", weights, "--batch-size", "8") == 0
+
+    assert Image.open(out / "wide.png").size == (120, 40)
+    assert Image.open(out / "deep" / "tall.png").size == (50, 130)
+
+
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path, weights, capsys):
+    source = write_photo(tmp_path / "photo.jpg")
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "photo.png").write_bytes(b"keep me")
+
+    assert colorize(source, "--output", out, "--model", weights) == 0
+    assert (out / "photo.png").read_bytes() == b"keep me"
+    assert "1 skipped" in capsys.readouterr().out
+
+    assert colorize(source, "--output", out, "--model", weights, "--overwrite") == 0
+    assert Image.open(out / "photo.png").size == (128, 96)
+
+
+def test_globs_and_output_formats(tmp_path, weights):
+    write_photo(tmp_path / "a.jpg", seed=1)
+    write_photo(tmp_path / "b.jpg", seed=2)
+    write_photo(tmp_path / "c.png", seed=3)
+
+    assert colorize(str(tmp_path / "*.jpg"), "--output", tmp_path / "jpg", "--model", weights, "--format", "jpg") == 0
+    assert colorize(tmp_path / "c.png", "--output", tmp_path / "same", "--model", weights, "--format", "same") == 0
+
+    assert sorted(p.name for p in (tmp_path / "jpg").iterdir()) == ["a.jpg", "b.jpg"]
+    assert Image.open(tmp_path / "jpg" / "a.jpg").format == "JPEG"
+    assert Image.open(tmp_path / "same" / "c.png").format == "PNG"
+    assert glob.glob(str(tmp_path / "same" / "*")) == [str(tmp_path / "same" / "c.png")]
+
+
+def test_an_input_that_matches_nothing_fails_by_name(tmp_path, weights, capsys):
+    write_photo(tmp_path / "real.jpg")
+
+    status = colorize(tmp_path / "real.jpg", tmp_path / "typo.jpg", "--output", tmp_path / "out", "--model", weights)
+
+    assert status == 1
+    assert "typo.jpg: no such file, folder or glob match" in capsys.readouterr().err
+    assert (tmp_path / "out" / "real.png").is_file()
+
+
+def test_missing_pretrained_model_is_a_clear_error(tmp_path, capsys):
+    write_photo(tmp_path / "photo.jpg")
+
+    assert colorize(tmp_path / "photo.jpg", "--output", tmp_path / "out") == 2
+    assert "no pretrained model is bundled in this version" in capsys.readouterr().err

@@ -1,0 +1,66 @@
+import base64
+import io
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from PIL import Image
+
+from experiments.colorize import main as colorize
+from lightning_modules.colorizer import Colorizer
+from lightning_modules.mlflow_store import using_store
+from tests.conftest import write_photo
+
+
+def test_register_prints_the_model_uri(registered):
+    assert registered.output.strip().splitlines()[-1] == "models:/tiny@champion"
+    assert "version 1" in registered.output
+
+
+@pytest.mark.parametrize("spec", ["models:/tiny@champion", "models:/tiny/1", "runs:/{run_id}/model"])
+def test_every_mlflow_spec_loads_the_registered_weights(registered, spec):
+    loaded = Colorizer.load(spec.format(run_id=registered.run_id), tracking_uri=registered.tracking_uri)
+    original = Colorizer.load(registered.weights)
+    for name, value in original.network.state_dict().items():
+        torch.testing.assert_close(loaded.network.state_dict()[name], value)
+    assert loaded.size == original.size
+
+
+def test_the_logged_model_is_self_contained_and_pickles_nothing(registered, tmp_path):
+    with using_store(registered.tracking_uri):
+        local = Path(mlflow.artifacts.download_artifacts("models:/tiny@champion", dst_path=str(tmp_path)))
+    model = Model.load(local / "MLmodel")
+    assert set(model.flavors["python_function"]["artifacts"]) == {"weights", "config"}
+    assert {p.name for p in (local / "code").iterdir()} == {"lightning_modules", "datamodules"}
+    assert not list(local.rglob("__pycache__")) and not list(local.rglob("*.pkl"))
+    assert model.signature.inputs.input_names() == ["image"]
+    requirements = (local / "requirements.txt").read_text().split()
+    assert "torch==" + torch.__version__.split("+")[0] in requirements
+
+
+def test_the_pyfunc_colours_image_bytes_and_refuses_garbage(registered, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/tiny@champion")
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (120, 90, 60)).save(buffer, format="JPEG")
+
+    result = model.predict(pd.DataFrame({"image": [buffer.getvalue()]}))
+
+    assert Image.open(io.BytesIO(base64.b64decode(result["image"][0]))).size == (30, 20)
+    with pytest.raises(MlflowException, match="row 0 of column 'image': not a readable image") as raised:
+        model.predict(pd.DataFrame({"image": [b"garbage"]}))
+    assert raised.value.get_http_status_code() == 400
+
+
+def test_colorize_accepts_a_registered_model(registered, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)
+    source = write_photo(tmp_path / "photo.jpg")
+
+    status = colorize([str(source), "--output", str(tmp_path / "out"), "--model", "models:/tiny@champion", "--device", "cpu", "--no-progress"])
+
+    assert status == 0
+    assert Image.open(tmp_path / "out" / "photo.png").size == (128, 96)
