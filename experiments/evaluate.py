@@ -57,14 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a colorizer on colour photos: per-image metrics, their mean and std, plots, MLflow run.",
     )
     parser.add_argument("data", nargs="+", help="photo files or folders (searched recursively)")
-    parser.add_argument("--list", dest="list_file", help="ctest10k-format list of files relative to the single DATA folder")
+    parser.add_argument(
+        "--list", dest="list_file", help="ctest10k-format list of files relative to the single DATA folder"
+    )
     parser.add_argument("--model", default=GRAY, help="weights file or .ckpt, or 'gray' for the colourless baseline")
     parser.add_argument("--size", type=int, default=256, help="photos are resized to SIZE x SIZE (default 256)")
     parser.add_argument("--output", type=Path, help="output folder (default evaluation/<model>-<timestamp>)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, help="evaluate only the first N photos")
-    parser.add_argument("--workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) - 1)), help="decoding processes")
+    workers = min(4, max(0, (os.cpu_count() or 1) - 1))
+    parser.add_argument("--workers", type=int, default=workers, help="decoding processes")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     return parser
 
@@ -165,6 +168,11 @@ def evaluate_files(
     return result
 
 
+def _std(values: list[float]) -> float:
+    """Sample standard deviation (0 for a single image)."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def summarize(evaluation: Evaluation, metadata: dict[str, object]) -> dict[str, object]:
     """summary.json's content: counts, the mean of every metric column under its name, and their std."""
     names = list(METRICS)
@@ -173,7 +181,7 @@ def summarize(evaluation: Evaluation, metadata: dict[str, object]) -> dict[str, 
         "n_skipped_grey": len(evaluation.skipped_grey),
         "n_skipped_unreadable": len(evaluation.skipped_unreadable),
         **{name: statistics.fmean(row[name] for row in evaluation.rows) for name in names},
-        "std": {name: statistics.stdev([row[name] for row in evaluation.rows]) if len(evaluation.rows) > 1 else 0.0 for name in names},
+        "std": {name: _std([row[name] for row in evaluation.rows]) for name in names},
         "images_per_second": len(evaluation.rows) / max(evaluation.seconds, 1e-9),
         "skipped_unreadable": evaluation.skipped_unreadable,
         "not_computed": NOT_COMPUTED,
@@ -194,7 +202,8 @@ def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output:
     uri = resolve_tracking_uri()
     experiment_id = prepare_store(uri, experiment)
     client = mlflow.MlflowClient(uri)
-    run = client.create_run(experiment_id, run_name=f"evaluate {params['model']}", tags={"pseudocolor.command": "evaluate"})
+    tags = {"pseudocolor.command": "evaluate"}
+    run = client.create_run(experiment_id, run_name=f"evaluate {params['model']}", tags=tags)
     run_id = run.info.run_id
     now = int(time.time() * 1000)
     values = {name: summary[name] for name in ("n_images", "n_skipped_grey", "n_skipped_unreadable", *METRICS)}

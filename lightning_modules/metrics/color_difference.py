@@ -46,7 +46,8 @@ def delta_e_ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
     l_mean = 0.5 * (l1 + l2)
     c_mean = 0.5 * (c1 + c2)
     h_sum = h1 + h2
-    h_mean = torch.where((h1 - h2).abs() <= 180, h_sum / 2, torch.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2))
+    h_wrapped = torch.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2)
+    h_mean = torch.where((h1 - h2).abs() <= 180, h_sum / 2, h_wrapped)
     h_mean = torch.where(achromatic, h_sum, h_mean)
 
     t = (

@@ -31,7 +31,8 @@ def _ssim(preds: torch.Tensor, target: torch.Tensor, data_range: float) -> torch
     """(B, C, H, W) -> (B,) mean of the SSIM map over the pixels whose 11x11 window lies inside the
     image (as Wang et al.'s reference code and skimage do; torchmetrics also averages the padded border)."""
     if min(preds.shape[-2:]) <= 2 * SSIM_BORDER:
-        raise ValueError(f"SSIM needs images larger than {2 * SSIM_BORDER}x{2 * SSIM_BORDER}, got {tuple(preds.shape[-2:])}")
+        side = 2 * SSIM_BORDER
+        raise ValueError(f"SSIM needs images larger than {side}x{side}, got {tuple(preds.shape[-2:])}")
     _, full = structural_similarity_index_measure(
         preds, target, sigma=SSIM_SIGMA, data_range=data_range, reduction="none", return_full_image=True
     )

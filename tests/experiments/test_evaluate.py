@@ -103,7 +103,8 @@ def test_list_file_selects_from_one_folder(photos, tmp_path, tracking_uri):
     list_file = tmp_path / "ctest.txt"
     list_file.write_text("/sub/c.jpg 0\n/a.jpg 0\n")
     output = tmp_path / "out"
-    assert evaluate.main([str(photos), "--list", str(list_file), "--model", "gray", "--output", str(output), *FAST]) == 0
+    argv = [str(photos), "--list", str(list_file), "--model", "gray", "--output", str(output), *FAST]
+    assert evaluate.main(argv) == 0
     assert [Path(row["file"]).name for row in read_csv(output / "per_image.csv")] == ["c.jpg", "a.jpg"]
 
 
