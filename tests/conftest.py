@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
+from mlflow.tracking._tracking_service import utils as tracking_utils
 from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -35,6 +37,16 @@ def write_grey_photo(path: Path, height: int = 96, width: int = 128, seed: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.stack([grey] * 3, axis=2)).save(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def unpinned_mlflow():
+    """Lightning's MLFlowLogger pins MLflow's process-wide tracking URI; undo that after each test so the
+    next test's $MLFLOW_TRACKING_URI is honoured."""
+    yield
+    while mlflow.active_run():
+        mlflow.end_run()
+    tracking_utils._tracking_uri = None
 
 
 @pytest.fixture
