@@ -13,9 +13,10 @@ class ShareMLflowRunId(Callback):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         logger = trainer.logger
-        ids = (logger.experiment_id, logger.run_id) if trainer.is_global_zero and isinstance(logger, MLFlowLogger) else None
+        tracked = isinstance(logger, MLFlowLogger)
+        ids = (logger.experiment_id, logger.run_id) if trainer.is_global_zero and tracked else None
         ids = trainer.strategy.broadcast(ids, src=0)
         experiment_id, run_id = ids if ids is not None else (None, None)
-        if isinstance(logger, MLFlowLogger) and not trainer.is_global_zero:
+        if tracked and not trainer.is_global_zero:
             logger._experiment_id, logger._run_id = experiment_id, run_id
         pl_module.mlflow_run_id = run_id

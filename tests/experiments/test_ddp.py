@@ -1,12 +1,12 @@
-"""A real 2-process DDP fit (gloo, CPU) against a 1-process fit with the same global batch.
+"""A real 2-process DDP fit (gloo, CPU) against a 1-process fit with the same global batch (2 x 2 vs 1 x 4).
 
-Both start together (the 1-process run is DDP with world size 1, so it draws the same DistributedSampler
-order). Same seed, same files, SGD, deterministic batches (`augment=false`: center crops of 64 px, no flips) and
-BatchNorm statistics over the global batch, so both runs compute the same losses and gradients; they
-differ only by float32 summation order. torch's SyncBatchNorm refuses CPU modules under DDP, so both
-runs swap in ddp_run.CpuSyncBatchNorm2d (the same maths over a gloo all-reduce) with
-`trainer.sync_batchnorm=false`; on GPUs ddp.yaml's `sync_batchnorm: true` does this job. Rank 1 is re-launched by Lightning as `python -m tests.experiments.ddp_run`,
-so the runs are subprocesses, never pytest itself.
+Both runs start together; the 1-process run is DDP with world size 1, so it draws the same
+DistributedSampler order. Same seed and files, SGD, deterministic batches (`augment=false`: center
+crops of 64 px, no flips) and BatchNorm statistics over the global batch, so both runs compute the
+same losses and gradients and differ only by float32 summation order. torch's SyncBatchNorm refuses
+CPU modules under DDP, so both runs swap in ddp_run.CpuSyncBatchNorm2d (the same maths over a gloo
+all-reduce) with `trainer.sync_batchnorm=false`; on GPUs ddp.yaml's `sync_batchnorm: true` does it.
+Lightning re-launches rank 1 as `python -m tests.experiments.ddp_run`, never as pytest.
 """
 
 from __future__ import annotations
