@@ -36,6 +36,8 @@ class ColorizationDataModule(LightningDataModule):
         eval_size: side of the validation/test center crops.
         num_workers: loader processes; None picks `default_num_workers()`.
         skip_grey: leave grey photos out of training (they teach desaturated colours).
+        augment: random resized crops and horizontal flips for training; False trains on center crops
+            of `crop_size`, unflipped, so batches are deterministic (DDP equivalence tests, debugging).
         max_pixels: larger images are refused as possible decompression bombs.
     """
 
@@ -46,6 +48,7 @@ class ColorizationDataModule(LightningDataModule):
         eval_size: int = 256,
         num_workers: int | None = None,
         skip_grey: bool = True,
+        augment: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         super().__init__()
@@ -54,6 +57,7 @@ class ColorizationDataModule(LightningDataModule):
         self.eval_size = eval_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.skip_grey = skip_grey
+        self.augment = augment
         self.max_pixels = max_pixels
         self.flip = K.RandomHorizontalFlip()
 
@@ -67,7 +71,10 @@ class ColorizationDataModule(LightningDataModule):
     def _loader(self, files: list[Path], train: bool) -> DataLoader:
         if not files:
             raise FileNotFoundError(f"{type(self).__name__} found no {'training' if train else 'evaluation'} images")
-        transform = train_transform(self.crop_size) if train else eval_transform(self.eval_size)
+        if train:
+            transform = train_transform(self.crop_size) if self.augment else eval_transform(self.crop_size)
+        else:
+            transform = eval_transform(self.eval_size)
         dataset = ImageFileDataset(files, transform, skip_grey=train and self.skip_grey, max_pixels=self.max_pixels)
         return DataLoader(
             dataset,
@@ -94,7 +101,7 @@ class ColorizationDataModule(LightningDataModule):
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         rgb = to_float(batch["image"])
-        if self.trainer is not None and self.trainer.training and rgb.shape[0]:
+        if self.augment and self.trainer is not None and self.trainer.training and rgb.shape[0]:
             rgb = self.flip(rgb)
         batch["rgb"] = rgb
         batch["lab"] = rgb_to_lab(rgb)

@@ -11,8 +11,8 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import MLFlowLogger
 
 from datamodules.colorization_datamodule import ColorizationDataModule
-from experiments.tracking import MLflowSaveConfig, is_launcher_rank, prepare_store
-from lightning_modules.callbacks import ImageGridLogger, SkippedImagesMonitor
+from experiments.tracking import MLflowSaveConfig, is_launcher_rank, prepare_store, wait_for_store
+from lightning_modules.callbacks import ImageGridLogger, ShareMLflowRunId, SkippedImagesMonitor
 from lightning_modules.colorization_module import ColorizationModule
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -54,12 +54,18 @@ class PseudocolorCLI(LightningCLI):
         )
         parser.add_lightning_class_args(ImageGridLogger, "image_grid")
         parser.add_lightning_class_args(SkippedImagesMonitor, "skipped_images")
+        parser.add_lightning_class_args(ShareMLflowRunId, "share_run_id")
 
     def before_instantiate_classes(self) -> None:
         logger_config = self.config[self.subcommand].trainer.logger
-        if is_launcher_rank() and logger_config and "MLFlowLogger" in str(logger_config.class_path):
+        if logger_config and "MLFlowLogger" in str(logger_config.class_path):
             init_args = logger_config.init_args
-            prepare_store(init_args.get("tracking_uri"), init_args.get("experiment_name", "pseudocolor"))
+            store = (init_args.get("tracking_uri"), init_args.get("experiment_name", "pseudocolor"))
+            # Rank 0 alone creates/migrates the store; other ranks wait for it before their logger opens it.
+            if is_launcher_rank():
+                prepare_store(*store)
+            else:
+                wait_for_store(*store)
 
     def after_fit(self) -> None:
         logger = self.trainer.logger

@@ -115,9 +115,10 @@ class ColorizationModule(LightningModule):
         weights = {"ce": self.hparams.ce_weight, "l1": self.hparams.l1_weight, "ssim": self.hparams.ssim_weight}
         loss = sum(weights[name] * value for name, value in losses.items())
         batch_size = lab.shape[0]
-        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=stage != "train")
+        # Averaged over DDP ranks, so train/ logs the global batch's loss (a scalar all-reduce per step).
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
         for name, value in losses.items():
-            self.log(f"{stage}/loss_{name}", value, batch_size=batch_size, sync_dist=stage != "train")
+            self.log(f"{stage}/loss_{name}", value, batch_size=batch_size, sync_dist=True)
         return {"loss": loss, "rgb_pred": rgb_pred}
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from lightning_modules.networks.eccv16 import ECCV16Net
 from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
 
-NETWORKS: dict[str, type[nn.Module]] = {"residual_caffenet": ResidualCaffeNet}
+NETWORKS: dict[str, type[nn.Module]] = {"residual_caffenet": ResidualCaffeNet, "eccv16": ECCV16Net}
 
 
 def network_name(network: nn.Module) -> str:
