@@ -69,7 +69,7 @@ def plan_jobs(inputs: list[str], output_dir: Path, image_format: str) -> tuple[l
             seen.add(source.resolve())
             output = output_dir / relative.with_suffix(FORMATS[image_format] or source.suffix.lower())
             if output in claimed:
-                errors.append(f"{source}: its output {output} is already taken by {claimed[output]}; rename one of them")
+                errors.append(f"{source}: its output {output} is taken by {claimed[output]}; rename one of them")
                 continue
             claimed[output] = source
             jobs.append(Job(source, output))
@@ -127,8 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pseudocolor colorize", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files, folders (recursive) or globs")
     parser.add_argument("--output", "-o", required=True, type=Path, help="folder for the coloured photos")
-    parser.add_argument("--model", default=PRETRAINED, help="model spec: .ckpt, weights file, models:/NAME@ALIAS, "
-                        "models:/NAME/VERSION, runs:/RUN_ID/PATH or pretrained (default)")
+    parser.add_argument(
+        "--model",
+        default=PRETRAINED,
+        help="model spec: .ckpt, weights file, models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH "
+        "or pretrained (default)",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--batch-size", type=int, default=16, help="photos per network call (default 16)")
     parser.add_argument("--format", choices=tuple(FORMATS), default="png", help="output format (default png)")
@@ -156,8 +160,9 @@ def main(argv: list[str]) -> int:
     failures += run_failures
     seconds = time.perf_counter() - start
     skipped = len(jobs) - len(todo)
+    skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
     print(
-        f"colorized {done} images, {len(failures)} failed, {skipped} skipped (output exists; --overwrite to redo) "
+        f"colorized {done} images, {len(failures)} failed{skipped_note} "
         f"in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s) -> {args.output}"
     )
     return 1 if failures else 0
