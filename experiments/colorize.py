@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from datamodules.decoding import ImageDecodeError, decode_image, list_images
-from lightning_modules.colorizer import ModelLoadError
+from lightning_modules.colorizer import Colorizer, ModelLoadError
 from lightning_modules.model_spec import PRETRAINED, load_colorizer
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}
@@ -93,7 +93,7 @@ def _save(image: torch.Tensor, path: Path) -> None:
     picture.save(path, **({"quality": JPEG_QUALITY} if path.suffix in (".jpg", ".jpeg") else {}))
 
 
-def colorize_jobs(colorizer, jobs: list[Job], batch_size: int, progress: bool = True) -> tuple[int, list[str]]:
+def colorize_jobs(colorizer: Colorizer, jobs: list[Job], batch_size: int, progress: bool = True) -> tuple[int, list[str]]:
     """Colour and write every job, `batch_size` photos per network call -> (number written, failure messages).
 
     The next batch is decoded in a background thread while the current one is on the device.
@@ -111,7 +111,7 @@ def colorize_jobs(colorizer, jobs: list[Job], batch_size: int, progress: bool = 
                 if isinstance(error, ImageDecodeError):
                     failures.append(str(error))
                     bar.write(f"failed: {error}", file=sys.stderr)
-            outputs = colorizer.colorize_batch([image for _, image in good]) if good else []
+            outputs = colorizer.colorize_batch([image for _, image in good])
             for (job, _), colored in zip(good, outputs):
                 try:
                     _save(colored, job.output)

@@ -141,6 +141,8 @@ class Colorizer:
         for image in images:
             if image.ndim != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
                 raise ValueError(f"images must be (3, H, W) uint8, got {tuple(image.shape)} {image.dtype}")
+        if not images:
+            return []
         ls = [rgb_to_lab(image[None].to(self.device, torch.float32) / 255)[:, :1] for image in images]
         small_ab = self._predict_small_ab(torch.cat([self._resize(l) for l in ls]))
         return [_to_uint8(lab_to_rgb_keep_l(compose_lab(l, small_ab[i : i + 1])))[0] for i, l in enumerate(ls)]
