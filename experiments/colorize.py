@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from datamodules.decoding import ImageDecodeError, decode_image, list_images
-from lightning_modules.colorizer import ModelLoadError
+from lightning_modules.colorizer import Colorizer, ModelLoadError
 from lightning_modules.model_spec import PRETRAINED, load_colorizer
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}
@@ -69,7 +69,7 @@ def plan_jobs(inputs: list[str], output_dir: Path, image_format: str) -> tuple[l
             seen.add(source.resolve())
             output = output_dir / relative.with_suffix(FORMATS[image_format] or source.suffix.lower())
             if output in claimed:
-                errors.append(f"{source}: its output {output} is already taken by {claimed[output]}; rename one of them")
+                errors.append(f"{source}: its output {output} is taken by {claimed[output]}; rename one of them")
                 continue
             claimed[output] = source
             jobs.append(Job(source, output))
@@ -93,7 +93,7 @@ def _save(image: torch.Tensor, path: Path) -> None:
     picture.save(path, **({"quality": JPEG_QUALITY} if path.suffix in (".jpg", ".jpeg") else {}))
 
 
-def colorize_jobs(colorizer, jobs: list[Job], batch_size: int, progress: bool = True) -> tuple[int, list[str]]:
+def colorize_jobs(colorizer: Colorizer, jobs: list[Job], batch_size: int, progress: bool = True) -> tuple[int, list[str]]:
     """Colour and write every job, `batch_size` photos per network call -> (number written, failure messages).
 
     The next batch is decoded in a background thread while the current one is on the device.
@@ -111,7 +111,7 @@ def colorize_jobs(colorizer, jobs: list[Job], batch_size: int, progress: bool = 
                 if isinstance(error, ImageDecodeError):
                     failures.append(str(error))
                     bar.write(f"failed: {error}", file=sys.stderr)
-            outputs = colorizer.colorize_batch([image for _, image in good]) if good else []
+            outputs = colorizer.colorize_batch([image for _, image in good])
             for (job, _), colored in zip(good, outputs):
                 try:
                     _save(colored, job.output)
@@ -127,8 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pseudocolor colorize", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files, folders (recursive) or globs")
     parser.add_argument("--output", "-o", required=True, type=Path, help="folder for the coloured photos")
-    parser.add_argument("--model", default=PRETRAINED, help="model spec: .ckpt, weights file, models:/NAME@ALIAS, "
-                        "models:/NAME/VERSION, runs:/RUN_ID/PATH or pretrained (default)")
+    parser.add_argument(
+        "--model",
+        default=PRETRAINED,
+        help="model spec: .ckpt, weights file, models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH "
+        "or pretrained (default)",
+    )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--batch-size", type=int, default=16, help="photos per network call (default 16)")
     parser.add_argument("--format", choices=tuple(FORMATS), default="png", help="output format (default png)")
@@ -156,8 +160,9 @@ def main(argv: list[str]) -> int:
     failures += run_failures
     seconds = time.perf_counter() - start
     skipped = len(jobs) - len(todo)
+    skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
     print(
-        f"colorized {done} images, {len(failures)} failed, {skipped} skipped (output exists; --overwrite to redo) "
+        f"colorized {done} images, {len(failures)} failed{skipped_note} "
         f"in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s) -> {args.output}"
     )
     return 1 if failures else 0

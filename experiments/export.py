@@ -19,7 +19,9 @@ PARITY_TOLERANCE = 1e-3  # ab units (a and b span about -110..110)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pseudocolor export", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="model spec: .ckpt, weights file, models:/..., runs:/... or pretrained")
+    parser.add_argument(
+        "--model", required=True, help="model spec: .ckpt, weights file, models:/..., runs:/... or pretrained"
+    )
     parser.add_argument("--format", choices=("onnx", "weights"), required=True)
     parser.add_argument("--output", "-o", required=True, type=Path, help="file to write")
     return parser
@@ -43,6 +45,6 @@ def main(argv: list[str]) -> int:
     print(f"wrote ONNX of {args.model} to {path} ({path.stat().st_size / 1e6:.1f} MB); "
           f"parity with PyTorch: max |ab difference| = {difference:.2e} (tolerance {PARITY_TOLERANCE:.0e})")
     if difference > PARITY_TOLERANCE:
-        print(f"error: {path} differs from PyTorch by {difference:.2e} on ab; do not deploy it, report the model", file=sys.stderr)
+        print(f"error: {path} differs from PyTorch by {difference:.2e} on ab; do not deploy it", file=sys.stderr)
         return 1
     return 0

@@ -21,13 +21,21 @@ DEFAULT_NAME = "pseudocolor"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pseudocolor register", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=PRETRAINED, help="model spec: .ckpt, weights file, models:/..., runs:/... or pretrained")
+    parser.add_argument(
+        "--model", default=PRETRAINED, help="model spec: .ckpt, weights file, models:/..., runs:/... or pretrained"
+    )
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"registered model name (default {DEFAULT_NAME})")
-    parser.add_argument("--alias", default=DEFAULT_ALIAS, help=f"alias set on the new version (default {DEFAULT_ALIAS})")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_SERVING_MAX_PIXELS,
-                        help=f"largest image (width x height) the served model accepts (default {DEFAULT_SERVING_MAX_PIXELS})")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help=f"MLflow experiment of the run (default {DEFAULT_EXPERIMENT})")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db)")
+    parser.add_argument("--alias", default=DEFAULT_ALIAS, help="alias set on the new version")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_SERVING_MAX_PIXELS,
+        help=f"largest image (width x height) the served model accepts (default {DEFAULT_SERVING_MAX_PIXELS})",
+    )
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment of the run")
+    parser.add_argument(
+        "--tracking-uri", help="MLflow store (default $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db)"
+    )
     return parser
 
 
@@ -48,7 +56,8 @@ def main(argv: list[str]) -> int:
             colorizer, args.name, uri, args.alias, experiment_id=experiment_id, max_pixels=args.max_pixels
         )
     except MlflowException as error:
-        print(f"error: registering {args.model} as {args.name} in {uri} failed ({error.message}); check the name and store", file=sys.stderr)
+        message = f"registering {args.model} as {args.name} in {uri} failed ({error.message}); check the name and store"
+        print(f"error: {message}", file=sys.stderr)
         return 2
     print(f"registered {args.model} as {args.name} version {version} with alias @{args.alias} in {uri}")
     print(model_uri)

@@ -141,6 +141,8 @@ class Colorizer:
         for image in images:
             if image.ndim != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
                 raise ValueError(f"images must be (3, H, W) uint8, got {tuple(image.shape)} {image.dtype}")
+        if not images:
+            return []
         ls = [rgb_to_lab(image[None].to(self.device, torch.float32) / 255)[:, :1] for image in images]
         small_ab = self._predict_small_ab(torch.cat([self._resize(l) for l in ls]))
         return [_to_uint8(lab_to_rgb_keep_l(compose_lab(l, small_ab[i : i + 1])))[0] for i, l in enumerate(ls)]
@@ -159,7 +161,8 @@ class Colorizer:
             if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
                 raise ValueError(f"numpy images must be uint8 (H, W) or (H, W, 3), got {image.shape} {image.dtype}")
             rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-            return self.colorize_batch([torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)])[0].permute(1, 2, 0).cpu().numpy()
+            colored = self.colorize_batch([torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)])[0]
+            return colored.permute(1, 2, 0).cpu().numpy()
         if isinstance(image, torch.Tensor):
             return self._colorize_tensor(image)
         raise TypeError(f"colorize takes a PIL image, numpy array or tensor, got {type(image).__name__}")
@@ -167,7 +170,7 @@ class Colorizer:
     def _colorize_tensor(self, image: torch.Tensor) -> torch.Tensor:
         batch = image if image.ndim == 4 else image[None]
         if image.ndim not in (3, 4) or batch.shape[1] not in (1, 3):
-            raise ValueError(f"tensor images must be (3, H, W) or (B, 3, H, W) (or 1 channel), got {tuple(image.shape)}")
+            raise ValueError(f"tensor images must be (C, H, W) or (B, C, H, W) with C 1 or 3, got {tuple(image.shape)}")
         rgb = batch.expand(-1, 3, -1, -1).float()
         if image.dtype == torch.uint8:
             out = _to_uint8(self.colorize_rgb(rgb / 255))

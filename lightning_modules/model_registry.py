@@ -91,7 +91,8 @@ def register_colorizer(
 ) -> tuple[str, str]:
     """Log `colorizer` into run `run_id` (or a new run in `experiment_id`) of the store at `uri`, register
     it as `name` and point `alias` at the new version -> (model URI `models:/NAME@ALIAS`, version)."""
-    with using_store(uri), mlflow.start_run(run_id=run_id, experiment_id=experiment_id, nested=mlflow.active_run() is not None):
+    nested = mlflow.active_run() is not None
+    with using_store(uri), mlflow.start_run(run_id=run_id, experiment_id=experiment_id, nested=nested):
         info = log_colorizer_model(colorizer, registered_model_name=name, max_pixels=max_pixels)
     version_number = str(info.registered_model_version)
     mlflow.MlflowClient(uri).set_registered_model_alias(name, alias, version_number)

@@ -57,12 +57,16 @@ def _download(spec: str, folder: Path, tracking_uri: str | None) -> Path:
             local = Path(mlflow.artifacts.download_artifacts(spec, dst_path=str(folder)))
     except (MlflowException, OSError) as error:
         message = getattr(error, "message", str(error)).splitlines()[0]
-        raise ModelLoadError(f"{spec}: cannot be downloaded ({message}); check the name, alias or run id and MLFLOW_TRACKING_URI") from error
+        raise ModelLoadError(
+            f"{spec}: cannot be downloaded ({message}); check the name, alias or run id and MLFLOW_TRACKING_URI"
+        ) from error
     if local.is_file():
         return local
     if not (local / "MLmodel").is_file():
-        raise ModelLoadError(f"{spec}: is a folder without an MLmodel file; point at a pseudocolor model or a checkpoint")
+        raise ModelLoadError(f"{spec}: is a folder without an MLmodel file; point at a pseudocolor model or checkpoint")
     artifacts = Model.load(local / "MLmodel").flavors.get("python_function", {}).get("artifacts", {})
     if WEIGHTS_ARTIFACT not in artifacts:
-        raise ModelLoadError(f"{spec}: is not a pseudocolor model (no '{WEIGHTS_ARTIFACT}' artifact); register it with `pseudocolor register`")
+        raise ModelLoadError(
+            f"{spec}: is not a pseudocolor model (no '{WEIGHTS_ARTIFACT}' artifact); use `pseudocolor register`"
+        )
     return local / artifacts[WEIGHTS_ARTIFACT]["path"]

@@ -69,9 +69,9 @@ class ColorizerModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """DataFrame with an `image` column of encoded photos -> DataFrame with `image` base64 PNGs."""
         if not isinstance(model_input, pd.DataFrame) or IMAGE_COLUMN not in model_input.columns:
-            raise _invalid(f"the request has no '{IMAGE_COLUMN}' column; send dataframe_split with columns ['{IMAGE_COLUMN}']")
+            raise _invalid(f"the request has no '{IMAGE_COLUMN}' column; send dataframe_split with that column")
         images = [self._decode(value, row) for row, value in enumerate(model_input[IMAGE_COLUMN])]
-        colored = self.colorizer.colorize_batch(images) if images else []
+        colored = self.colorizer.colorize_batch(images)
         return pd.DataFrame({IMAGE_COLUMN: [encode_png_base64(image) for image in colored]})
 
 

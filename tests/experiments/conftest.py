@@ -32,7 +32,9 @@ def registered(tmp_path_factory) -> Registered:
     weights = write_weights(folder / "tiny.pt", seed=7)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        status = register(["--model", str(weights), "--name", "tiny", "--tracking-uri", uri, "--max-pixels", str(MAX_PIXELS)])
+        status = register(
+            ["--model", str(weights), "--name", "tiny", "--tracking-uri", uri, "--max-pixels", str(MAX_PIXELS)]
+        )
     assert status == 0
     run_id = mlflow.MlflowClient(uri).get_model_version("tiny", "1").run_id
     return Registered(uri, "tiny", run_id, weights, printed.getvalue())

@@ -35,7 +35,10 @@ def test_a_corrupt_file_is_named_and_skipped_while_the_others_are_coloured(tmp_p
     assert "colorized 3 images, 1 failed" in captured.out
 
 
-@pytest.mark.parametrize("name", ["grey.png", "rgb.jpg", "rgba.png", "palette.png", "cmyk.jpg", "sixteen.png", "rotated.jpg"])
+MODES = ["grey.png", "rgb.jpg", "rgba.png", "palette.png", "cmyk.jpg", "sixteen.png", "rotated.jpg"]
+
+
+@pytest.mark.parametrize("name", MODES)
 def test_every_image_mode_comes_out_full_size_with_its_own_lightness(tmp_path, weights, name):
     source = write_all_modes(tmp_path / "photos")[name]
     out = tmp_path / "out"

@@ -60,7 +60,8 @@ def test_colorize_accepts_a_registered_model(registered, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)
     source = write_photo(tmp_path / "photo.jpg")
 
-    status = colorize([str(source), "--output", str(tmp_path / "out"), "--model", "models:/tiny@champion", "--device", "cpu", "--no-progress"])
+    arguments = [str(source), "--output", str(tmp_path / "out"), "--model", "models:/tiny@champion"]
+    status = colorize([*arguments, "--device", "cpu", "--no-progress"])
 
     assert status == 0
     assert Image.open(tmp_path / "out" / "photo.png").size == (128, 96)

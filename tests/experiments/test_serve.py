@@ -33,15 +33,18 @@ def server(registered, tmp_path_factory):
     """Base URL of `mlflow models serve -m models:/tiny@champion`; the process group is killed afterwards."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "serve.log"
-    command = ["mlflow", "models", "serve", "-m", "models:/tiny@champion", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    command = ["mlflow", "models", "serve", "-m", "models:/tiny@champion", "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
     env = {**os.environ, "MLFLOW_TRACKING_URI": registered.tracking_uri}
     with open(log, "w") as output:
-        process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, cwd=log.parent, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not ping(url):
-            assert process.poll() is None, f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            assert process.poll() is None, f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"no /ping answer in {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
         yield url

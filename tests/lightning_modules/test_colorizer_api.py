@@ -64,7 +64,7 @@ def test_pil_orientation_is_applied(colorizer):
     [
         (np.zeros((8, 8, 4), np.uint8), r"\(H, W, 3\)"),
         (np.zeros((8, 8, 3), np.float32), "uint8"),
-        (torch.zeros(2, 8, 8), r"\(3, H, W\)"),
+        (torch.zeros(2, 8, 8), r"\(C, H, W\)"),
         ([[0, 1]], "PIL image, numpy array or tensor"),
     ],
 )

@@ -17,7 +17,9 @@ def test_fit_registers_the_best_checkpoint_in_the_training_run(tmp_path):
         write_photo(tmp_path / "photos" / f"p{index}.jpg", height=48, width=48, seed=index)
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     logger = TrackedMLFlowLogger(experiment_name="callback-test", tracking_uri=uri)
-    data = FolderDataModule(root=str(tmp_path / "photos"), val_fraction=0.5, batch_size=2, crop_size=32, eval_size=32, num_workers=0)
+    data = FolderDataModule(
+        root=str(tmp_path / "photos"), val_fraction=0.5, batch_size=2, crop_size=32, eval_size=32, num_workers=0
+    )
     trainer = Trainer(
         max_epochs=1, logger=logger, default_root_dir=tmp_path, callbacks=[RegisterModelCallback()],
         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
