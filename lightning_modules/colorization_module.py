@@ -23,6 +23,7 @@ from lightning_modules.color import (
     normalize_l,
     rebalancing_weights,
 )
+from lightning_modules.hints import HintSampler
 from lightning_modules.losses import rebalanced_cross_entropy, smooth_l1_ab, ssim_loss
 from lightning_modules.networks import network_name
 from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
@@ -55,6 +56,10 @@ class ColorizationModule(LightningModule):
         temperature: annealed-mean temperature used to decode colours.
         prior_images: training images used to estimate the ab bin prior at the start of fit.
         uniform_mix: weight of the uniform distribution mixed into the prior for rebalancing.
+        hint_sampler: simulates local and global hints on training batches (the network must take
+            hints); validation metrics stay automatic (no hints), so `val/psnr` remains comparable.
+        val_hint_points: with a hint sampler, also log `val/psnr_hints{N}` with N ground-truth point
+            hints per image (seeded by batch index, so identical every epoch); 0 turns it off.
     """
 
     def __init__(
@@ -68,10 +73,15 @@ class ColorizationModule(LightningModule):
         temperature: float = ANNEALED_TEMPERATURE,
         prior_images: int = 256,
         uniform_mix: float = 0.5,
+        hint_sampler: HintSampler | None = None,
+        val_hint_points: int = 10,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler", "hint_sampler"])
         self.network = network if network is not None else ResidualCaffeNet()
+        if hint_sampler is not None and not getattr(self.network, "hints", False):
+            raise ValueError("hint_sampler needs a network that takes hints (e.g. ResidualCaffeNet(hints=True))")
+        self.hint_sampler = hint_sampler
         self.optimizer = optimizer
         self.scheduler = scheduler
         num_bins = self.network.ab_bins.shape[0]
@@ -80,6 +90,9 @@ class ColorizationModule(LightningModule):
         self.val_metrics = _rgb_metrics().clone(prefix="val/")
         self.val_gray_metrics = _rgb_metrics().clone(prefix="val/gray_")
         self.test_metrics = _rgb_metrics().clone(prefix="test/")
+        self.val_hint_metrics = MetricCollection(
+            {f"psnr_hints{val_hint_points}": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))}
+        ).clone(prefix="val/")
 
     def forward(
         self, l: torch.Tensor, local_hints: torch.Tensor | None = None, global_hint: torch.Tensor | None = None
@@ -129,6 +142,8 @@ class ColorizationModule(LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         if batch["lab"].shape[0] == 0:
             return None
+        if self.hint_sampler is not None:
+            batch = {**batch, **self.hint_sampler(batch["lab"], self.network.ab_bins)}
         loss = self._step(batch, "train")["loss"]
         if not math.isfinite(loss.item()):
             raise FloatingPointError(
@@ -145,6 +160,12 @@ class ColorizationModule(LightningModule):
         self.val_gray_metrics.update(lab_to_rgb(grey_lab(batch["lab"][:, :1])), batch["rgb"])
         self.log_dict(self.val_metrics, prog_bar=True)
         self.log_dict(self.val_gray_metrics)
+        if self.hint_sampler is not None and self.hparams.val_hint_points:
+            generator = torch.Generator().manual_seed(batch_idx)
+            local_hints = self.hint_sampler.points(batch["lab"], self.hparams.val_hint_points, generator)
+            rgb = colorize_l(self.network, batch["lab"][:, :1], local_hints, temperature=self.hparams.temperature)
+            self.val_hint_metrics.update(rgb, batch["rgb"])
+            self.log_dict(self.val_hint_metrics)
         return output
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
