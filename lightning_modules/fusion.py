@@ -9,6 +9,8 @@ region + d, d is the membrane (discrete harmonic) function inside the mask that 
 background - region just outside it; it is found by conjugate gradients on the
 mask's bounding box, preconditioned by a multigrid V-cycle (damped Jacobi smoothing, 2x2 cells).
 Image borders act as mirrors (Neumann); a mask covering the whole image leaves the region unchanged.
+Classic Poisson blending keeps only the region's gradients: its mean colour follows the boundary.
+To keep a region's own colours (a reference's), solve only in a band along the mask's edge.
 """
 
 from __future__ import annotations
@@ -127,10 +129,17 @@ def _solve_membrane(boundary: torch.Tensor, inside: torch.Tensor, tol: float, ma
     return x * level.m + boundary * (1 - level.m), residual
 
 
+def _near_edge(inside: torch.Tensor, band: int) -> torch.Tensor:
+    """(H, W) bool: pixels within `band` pixels (Chebyshev) of a pixel outside `inside`; image borders are no edge."""
+    outside = (~inside).to(torch.float32)[None, None]
+    return F.max_pool2d(outside, 2 * band + 1, stride=1, padding=band)[0, 0] > 0
+
+
 def poisson_blend(
     background: torch.Tensor,
     region: torch.Tensor,
     mask: torch.Tensor,
+    band: int | None = None,
     tol: float = 1e-4,
     max_iter: int = 200,
     name: str = "mask",
@@ -141,6 +150,11 @@ def poisson_blend(
         background: (C, H, W) or (B, C, H, W), e.g. ab in Lab units.
         region: same shape, or (C, H, W) for every image of a batched background.
         mask: (H, W) bool, True where the result takes the region's gradients.
+        band: None solves over the whole mask (classic Poisson: the region keeps only its gradients,
+            its mean colour is set by the boundary, so a region that differs from the background by a
+            constant shift comes out as the background). An int solves only within `band` pixels
+            (Chebyshev distance) of the mask's edge; deeper pixels keep the region's values, so the
+            region keeps its colours and the seam is spread over the band.
         tol: relative residual of the linear solve at which to stop; 1e-4 leaves errors of about
             0.05 in ab, far below visible differences. Use ~1e-10 in float64 for exact comparisons.
         max_iter: conjugate-gradient iterations at most (about 10-30 are typical).
@@ -151,18 +165,21 @@ def poisson_blend(
     """
     background4, region4 = _check_maps(background, region)
     mask = check_mask(mask.to(background.device), background.shape[-2:], name)
+    if band is not None and band < 1:
+        raise ValueError(f"band must be None or at least 1 pixel, got {band}")
     rows, cols = mask.any(dim=1).nonzero()[:, 0], mask.any(dim=0).nonzero()[:, 0]
     top, bottom = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, mask.shape[0])
     left, right = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, mask.shape[1])
     box = (..., slice(top, bottom), slice(left, right))
     batch, channels = background4.shape[:2]
     work_dtype = torch.promote_types(background4.dtype, torch.float32)
-    difference = (background4[box] - region4[box]).to(work_dtype).reshape(batch * channels, bottom - top, right - left)
-    correction, residual = _solve_membrane(difference, mask[box[1:]], tol, max_iter)
+    inside = mask[box[1:]]
+    unknown = inside if band is None else inside & _near_edge(inside, band)
+    difference = torch.where(inside, 0, background4[box] - region4[box]).to(work_dtype)
+    correction, residual = _solve_membrane(difference.reshape(batch * channels, *inside.shape), unknown, tol, max_iter)
     if residual > tol:
         warnings.warn(f"poisson_blend stopped at relative residual {residual:.2e} > tol {tol:.0e}; raise max_iter")
     result = background4.clone()
-    inside = mask[box[1:]]
     correction = correction.reshape(batch, channels, *inside.shape).to(background4.dtype)
     result[box] = torch.where(inside, region4[box] + correction, background4[box])
     return result if background.ndim == 4 else result[0]
@@ -197,9 +214,11 @@ def fuse_regions(
     background: torch.Tensor,
     regions: list[tuple[torch.Tensor, torch.Tensor]],
     blend: str = "poisson",
-    feather_radius: float = 8.0,
+    radius: float | None = None,
 ) -> torch.Tensor:
     """Blend each (region (C, H, W) or like background, mask (H, W) bool) into `background` in list order.
+
+    `radius` is the Poisson `band` (None: whole mask) or the feather radius (None: 8 pixels).
 
     Overlaps: later regions win. Each region is blended into the result of the ones before it, so
     inside an overlap the later region's gradients are kept and its boundary meets the earlier fusion.
@@ -210,7 +229,7 @@ def fuse_regions(
     for index, (region, mask) in enumerate(regions):
         name = f"mask of region {index}"
         if blend == "poisson":
-            result = poisson_blend(result, region, mask, name=name)
+            result = poisson_blend(result, region, mask, band=None if radius is None else int(radius), name=name)
         else:
-            result = feather_blend(result, region, mask, feather_radius, name=name)
+            result = feather_blend(result, region, mask, 8.0 if radius is None else radius, name=name)
     return result

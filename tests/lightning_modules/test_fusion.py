@@ -178,7 +178,7 @@ def test_overlapping_regions_later_ones_win():
     mask_first, mask_second = torch.zeros(32, 32, dtype=torch.bool), torch.zeros(32, 32, dtype=torch.bool)
     mask_first[4:20, 4:20] = True
     mask_second[12:28, 12:28] = True
-    result = fuse_regions(background, [(first, mask_first), (second, mask_second)], blend="feather", feather_radius=0)
+    result = fuse_regions(background, [(first, mask_first), (second, mask_second)], blend="feather", radius=0)
     assert (result[:, mask_second] == 2).all() and (result[:, mask_first & ~mask_second] == 1).all()
 
 
@@ -194,3 +194,20 @@ def test_device_and_dtype_follow_the_input(dtype):
     background = _smooth_field(40, 40, 0.0, dtype)
     result = poisson_blend(background, background + 1, _disc(40, 40, 20, 20, 10))
     assert result.dtype == dtype and result.device == background.device
+
+
+def test_band_keeps_the_region_colours_deep_inside_and_meets_the_background_at_the_edge():
+    background = _smooth_field(96, 96, 0.0)
+    region = background + torch.tensor([30.0, -20.0], dtype=torch.float64)[:, None, None]
+    mask = _disc(96, 96, 48, 48, 35)
+    result = poisson_blend(background, region, mask, band=10, **EXACT)
+    y, x = _grid(96, 96)
+    deep = (y - 48) ** 2 + (x - 48) ** 2 < 19**2  # Chebyshev band 10 reaches 10 * sqrt(2) px deep
+    torch.testing.assert_close(result[:, deep], region[:, deep], atol=0, rtol=0)
+    torch.testing.assert_close(result[:, ~mask], background[:, ~mask], atol=0, rtol=0)
+    assert _boundary_jumps(result, mask).max() <= 2 * 36 / 10  # the 36-unit shift spread over the band
+
+
+def test_band_must_be_positive():
+    with pytest.raises(ValueError, match="band must be None or at least 1 pixel"):
+        poisson_blend(torch.zeros(2, 8, 8), torch.zeros(2, 8, 8), torch.ones(8, 8, dtype=torch.bool), band=0)
