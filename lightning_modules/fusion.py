@@ -132,7 +132,8 @@ def _solve_membrane(boundary: torch.Tensor, inside: torch.Tensor, tol: float, ma
 def _near_edge(inside: torch.Tensor, band: int) -> torch.Tensor:
     """(H, W) bool: pixels within `band` pixels (Chebyshev) of a pixel outside `inside`; image borders are no edge."""
     outside = (~inside).to(torch.float32)[None, None]
-    return F.max_pool2d(outside, 2 * band + 1, stride=1, padding=band)[0, 0] > 0
+    rows = F.max_pool2d(outside, (1, 2 * band + 1), stride=1, padding=(0, band))  # a square is two 1-D passes
+    return F.max_pool2d(rows, (2 * band + 1, 1), stride=1, padding=(band, 0))[0, 0] > 0
 
 
 def poisson_blend(
