@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
+from torchmetrics import MetricCollection
 
 from lightning_modules.color import (
     ANNEALED_TEMPERATURE,
@@ -21,8 +22,9 @@ from lightning_modules.color import (
     normalize_l,
     rebalancing_weights,
 )
+from lightning_modules.hints import HintSampler
 from lightning_modules.losses import rebalanced_cross_entropy, smooth_l1_ab, ssim_loss
-from lightning_modules.metrics import VALIDATION_METRICS, image_metrics
+from lightning_modules.metrics import METRICS, VALIDATION_METRICS, image_metrics
 from lightning_modules.networks import network_name
 from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
 from lightning_modules.prediction import colorize_l, predict_ab
@@ -49,6 +51,10 @@ class ColorizationModule(LightningModule):
         temperature: annealed-mean temperature used to decode colours.
         prior_images: training images used to estimate the ab bin prior at the start of fit.
         uniform_mix: weight of the uniform distribution mixed into the prior for rebalancing.
+        hint_sampler: simulates local and global hints on training batches (the network must take
+            hints); validation metrics stay automatic (no hints), so `val/psnr` remains comparable.
+        val_hint_points: with a hint sampler, also log `val/psnr_hints{N}` with N ground-truth point
+            hints per image (seeded by batch index, so identical every epoch); 0 turns it off.
     """
 
     def __init__(
@@ -62,10 +68,15 @@ class ColorizationModule(LightningModule):
         temperature: float = ANNEALED_TEMPERATURE,
         prior_images: int = 256,
         uniform_mix: float = 0.5,
+        hint_sampler: HintSampler | None = None,
+        val_hint_points: int = 10,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["network", "optimizer", "scheduler", "hint_sampler"])
         self.network = network if network is not None else ResidualCaffeNet()
+        if hint_sampler is not None and not getattr(self.network, "hints", False):
+            raise ValueError("hint_sampler needs a network that takes hints (e.g. ResidualCaffeNet(hints=True))")
+        self.hint_sampler = hint_sampler
         self.optimizer = optimizer
         self.scheduler = scheduler
         num_bins = self.network.ab_bins.shape[0]
@@ -74,6 +85,7 @@ class ColorizationModule(LightningModule):
         self.val_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="val/")
         self.val_gray_metrics = image_metrics(("psnr", "ssim")).clone(prefix="val/gray_")
         self.test_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="test/")
+        self.val_hint_metrics = MetricCollection({f"psnr_hints{val_hint_points}": METRICS["psnr"]()}).clone(prefix="val/")
 
     def forward(
         self, l: torch.Tensor, local_hints: torch.Tensor | None = None, global_hint: torch.Tensor | None = None
@@ -124,6 +136,8 @@ class ColorizationModule(LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         if batch["lab"].shape[0] == 0:
             return None
+        if self.hint_sampler is not None:
+            batch = {**batch, **self.hint_sampler(batch["lab"], self.network.ab_bins)}
         loss = self._step(batch, "train")["loss"]
         if not math.isfinite(loss.item()):
             raise FloatingPointError(
@@ -141,6 +155,12 @@ class ColorizationModule(LightningModule):
         self.val_gray_metrics.update(_to_8bit(lab_to_rgb(grey_lab(batch["lab"][:, :1]))), target)
         self.log_dict(self.val_metrics)
         self.log_dict(self.val_gray_metrics)
+        if self.hint_sampler is not None and self.hparams.val_hint_points:
+            generator = torch.Generator().manual_seed(batch_idx)
+            local_hints = self.hint_sampler.points(batch["lab"], self.hparams.val_hint_points, generator)
+            rgb = colorize_l(self.network, batch["lab"][:, :1], local_hints, temperature=self.hparams.temperature)
+            self.val_hint_metrics.update(_to_8bit(rgb), target)
+            self.log_dict(self.val_hint_metrics)
         return output
 
     def test_step(self, batch: dict, batch_idx: int) -> None:

@@ -86,7 +86,9 @@ class ResidualCaffeNet(nn.Module):
         x1 = self.stage1(self.stem(l))
         x2 = self.stage2(x1)
         x3 = self.stage3(x2)
-        if self.global_hint is not None and global_hint is not None:
+        if self.global_hint is not None:
+            if global_hint is None:  # the same as an all-zero hint, the "dropped" case of training
+                global_hint = x3.new_zeros(x3.shape[0], self.global_hint.in_features)
             x3 = x3 + self.global_hint(global_hint.to(x3))[:, :, None, None]
         x5 = self.stage5(self.stage4(x3))
         return self.decode4(self.decode8(x5, x2), x1)
