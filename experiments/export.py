@@ -38,7 +38,11 @@ def main(argv: list[str]) -> int:
         path = colorizer.save_weights(args.output, half=True)
         print(f"wrote fp16 weights of {args.model} to {path} ({path.stat().st_size / 1e6:.1f} MB)")
         return 0
-    from lightning_modules.onnx_export import export_onnx, onnx_parity  # torch.onnx is slow to import
+    try:
+        from lightning_modules.onnx_export import export_onnx, onnx_parity  # torch.onnx is slow to import
+    except ModuleNotFoundError as error:
+        print(f"error: ONNX export needs {error.name}; install it with: pip install -e \".[onnx]\"", file=sys.stderr)
+        return 2
 
     path = export_onnx(colorizer, args.output)
     difference = onnx_parity(colorizer, path)
