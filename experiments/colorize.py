@@ -2,6 +2,12 @@
 
 Each input gets one output at its full size whose L is the input's; a bad file is reported by name and
 skipped, and the exit status is 1 when any input failed (2 for a bad model or flag).
+
+Guided colouring: with --hint X,Y,#RRGGBB (pixels of the input, repeatable), --reference REF (whole-image
+colour reference) or --region MASK=REF (a mask PNG the input's size, coloured from REF; repeatable, later
+regions win), each input is coloured on its own through `regions.colorize_with_regions`, and --blend
+picks how regions meet the background (poisson, the default, or feather). A flag that does not fit
+(bad hint, unreadable reference, missing, wrongly sized or empty mask) stops the run with exit status 2.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ from tqdm import tqdm
 
 from datamodules.decoding import ImageDecodeError, decode_image, list_images
 from lightning_modules.colorizer import Colorizer, ModelLoadError
+from datamodules.masks import MaskLoadError, load_masks
+from lightning_modules.hints import parse_hint
 from lightning_modules.model_spec import PRETRAINED, load_colorizer
+from lightning_modules.regions import PointHint, Region, colorize_with_regions
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}
 JPEG_QUALITY = 95
@@ -123,6 +132,86 @@ def colorize_jobs(colorizer: Colorizer, jobs: list[Job], batch_size: int, progre
     return written, failures
 
 
+class GuideError(ValueError):
+    """A guidance flag (--hint, --reference, --region) that cannot be used; the message names it."""
+
+
+@dataclass
+class Guide:
+    """Parsed guidance flags: point hints, whole-image reference and (mask file, reference) regions."""
+
+    hints: list[PointHint]
+    reference: torch.Tensor | None
+    regions: list[tuple[Path, torch.Tensor]]
+    blend: str
+
+    @property
+    def active(self) -> bool:
+        return bool(self.hints or self.reference is not None or self.regions)
+
+
+def _read_reference(path: str, flag: str, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+    if path not in cache:
+        try:
+            cache[path] = decode_image(path)
+        except ImageDecodeError as error:
+            raise GuideError(f"{flag}: reference {error}") from error
+    return cache[path]
+
+
+def parse_guide(hints: list[str], reference: str | None, regions: list[str], blend: str) -> Guide:
+    """The guidance flags -> Guide; raises GuideError naming the flag and file."""
+    try:
+        points = [parse_hint(text) for text in hints]
+    except ValueError as error:
+        raise GuideError(f"--hint: {error}") from error
+    cache: dict[str, torch.Tensor] = {}
+    pairs = []
+    for text in regions:
+        mask, sep, ref = text.rpartition("=")
+        if not sep or not mask or not ref:
+            raise GuideError(f"--region {text!r}: expected MASK.png=REFERENCE.jpg (split on the last '=')")
+        pairs.append((Path(mask), _read_reference(ref, f"--region {text}", cache)))
+    whole = None if reference is None else _read_reference(reference, "--reference", cache)
+    return Guide(points, whole, pairs, blend)
+
+
+def colorize_guided(colorizer: Colorizer, jobs: list[Job], guide: Guide, progress: bool = True) -> tuple[int, list[str]]:
+    """Colour each job alone with the guidance -> (number written, failure messages).
+
+    Raises GuideError (naming the mask or hint) when a mask or hint does not fit an input.
+    """
+    written, failures = 0, []
+    for job in tqdm(jobs, unit="img", disable=not progress):
+        try:
+            image = decode_image(job.source)
+        except ImageDecodeError as error:
+            failures.append(str(error))
+            tqdm.write(f"failed: {error}", file=sys.stderr)
+            continue
+        size = tuple(image.shape[-2:])
+        regions = []
+        for mask_path, reference in guide.regions:
+            try:
+                (mask,) = load_masks(mask_path, size)
+            except MaskLoadError as error:
+                raise GuideError(f"--region: {error} (input {job.source})") from error
+            regions.append(Region(mask, reference, name=str(mask_path)))
+        try:
+            coloured = colorize_with_regions(
+                colorizer, image, regions, reference=guide.reference, hints=guide.hints, blend=guide.blend
+            )
+        except ValueError as error:
+            raise GuideError(f"{job.source}: {error}") from error
+        try:
+            _save((coloured * 255).round().clamp(0, 255).to(torch.uint8), job.output)
+            written += 1
+        except OSError as error:
+            failures.append(f"{job.output}: cannot be written ({error}); check the output folder")
+            tqdm.write(f"failed: {failures[-1]}", file=sys.stderr)
+    return written, failures
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pseudocolor colorize", description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files, folders (recursive) or globs")
@@ -138,6 +227,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=tuple(FORMATS), default="png", help="output format (default png)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    guided = parser.add_argument_group("guided colouring (each input is then coloured on its own)")
+    guided.add_argument(
+        "--hint", action="append", default=[], metavar="X,Y,#RRGGBB",
+        help="colour hint at pixel column X, row Y of the input (repeatable)",
+    )
+    guided.add_argument("--reference", metavar="REF", help="photo whose colours guide the whole image")
+    guided.add_argument(
+        "--region", action="append", default=[], metavar="MASK=REF",
+        help="mask PNG (the input's size, nonzero inside) coloured from reference REF (repeatable; split on the last '=')",
+    )
+    guided.add_argument(
+        "--blend", choices=("poisson", "feather"), default="poisson", help="how regions meet the background"
+    )
     return parser
 
 
@@ -147,6 +249,7 @@ def main(argv: list[str]) -> int:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
     try:
+        guide = parse_guide(args.hint, args.reference, args.region, args.blend)
         colorizer = load_colorizer(args.model, resolve_device(args.device))
     except (ModelLoadError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -156,7 +259,14 @@ def main(argv: list[str]) -> int:
         print(f"failed: {failure}", file=sys.stderr)
     todo = [job for job in jobs if args.overwrite or not job.output.exists()]
     start = time.perf_counter()
-    done, run_failures = colorize_jobs(colorizer, todo, args.batch_size, args.progress)
+    if guide.active:
+        try:
+            done, run_failures = colorize_guided(colorizer, todo, guide, args.progress)
+        except GuideError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    else:
+        done, run_failures = colorize_jobs(colorizer, todo, args.batch_size, args.progress)
     failures += run_failures
     seconds = time.perf_counter() - start
     skipped = len(jobs) - len(todo)

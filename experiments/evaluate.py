@@ -5,6 +5,13 @@ Protocol: each colour photo is resized to exactly size x size (aspect ratio igno
 SIGGRAPH17 ctest10k protocol), coloured from its L channel, the result quantised to 8-bit RGB, and every
 metric computed per image on the 0-255 scale. Grey photos are skipped (no colour to recover) and counted;
 unreadable files are skipped, named and counted.
+
+Guided evaluation (network models only; the gray baseline takes no hints and refuses these flags):
+`--hints N` gives each photo N one-pixel ground-truth ab hints at uniform random positions on the
+image the network sees (the size x size photo, resized to the network's side when that differs), drawn
+by `HintSampler.points` from a torch.Generator seeded with HINT_SEED + the photo's index in the file
+list, so every run and model sees the same hints. `--reference self` gives each photo its own ab
+histogram and saturation (`global_hint_from_ab` over the whole size x size photo) as global hint.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 import mlflow
 import torch
+import torch.nn.functional as F
 from mlflow.entities import Metric, Param
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -35,6 +43,7 @@ from experiments.evaluation_plots import write_plots
 from experiments.tracking import DEFAULT_EXPERIMENT, prepare_store, resolve_tracking_uri
 from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab
 from lightning_modules.colorizer import Colorizer, ModelLoadError
+from lightning_modules.hints import HintSampler, global_hint_from_ab
 from lightning_modules.metrics import METRICS
 
 GRAY = "gray"
@@ -44,7 +53,41 @@ NOT_COMPUTED = {
     "fid": "needs the torch-fidelity package and its Inception weights; not installed",
 }
 
-ColorizeFn = Callable[[torch.Tensor], torch.Tensor]
+HINT_SEED = 0  # the hints of the photo at index i of the file list come from torch.Generator().manual_seed(HINT_SEED + i)
+ColorizeFn = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Simulated user guidance for a network model: `hints` point hints and/or the photo's own colours."""
+
+    hints: int = 0
+    reference_self: bool = False
+    network_size: int = 256
+    bins: torch.Tensor | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.hints > 0 or self.reference_self
+
+    def inputs(self, rgb: torch.Tensor, indices: list[int]) -> dict[str, torch.Tensor]:
+        """(B, 3, S, S) ground-truth RGB in [0, 1] and the photos' file indices -> colorize_l hint keywords."""
+        lab = rgb_to_lab(rgb.float())
+        hints = {}
+        if self.hints > 0:
+            small = lab
+            if tuple(rgb.shape[-2:]) != (self.network_size, self.network_size):
+                side = (self.network_size, self.network_size)
+                small = rgb_to_lab(F.interpolate(rgb.float(), size=side, mode="bilinear", antialias=True).clamp(0, 1))
+            sampler = HintSampler()
+            maps = [
+                sampler.points(small[i : i + 1], self.hints, torch.Generator().manual_seed(HINT_SEED + index))
+                for i, index in enumerate(indices)
+            ]
+            hints["local_hints"] = torch.cat(maps)
+        if self.reference_self:
+            hints["global_hint"] = global_hint_from_ab(lab[:, 1:], self.bins.to(lab.device))
+        return hints
 
 
 class EvaluateError(ValueError):
@@ -69,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     workers = min(4, max(0, (os.cpu_count() or 1) - 1))
     parser.add_argument("--workers", type=int, default=workers, help="decoding processes")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    parser.add_argument(
+        "--hints", type=int, default=0, metavar="N",
+        help="N one-pixel ground-truth colour hints per photo at seeded random positions (default 0)",
+    )
+    parser.add_argument(
+        "--reference", choices=("none", "self"), default="none",
+        help="self: each photo's own colour histogram as whole-image reference (default none)",
+    )
     return parser
 
 
@@ -100,14 +151,25 @@ def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
     return lab_to_rgb(grey_lab(rgb_to_lab(rgb)[:, :1]))
 
 
-def load_model_spec(spec: str, device: torch.device) -> ColorizeFn:
-    """'gray' or a weights/.ckpt path -> a function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]."""
+def load_model_spec(
+    spec: str, device: torch.device, hints: int = 0, reference_self: bool = False
+) -> tuple[ColorizeFn, Guidance | None]:
+    """'gray' or a weights/.ckpt path -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]
+    taking optional `local_hints` / `global_hint` keywords, the Guidance to feed it or None)."""
+    if hints < 0:
+        raise EvaluateError(f"--hints must be >= 0, got {hints}")
     if spec == GRAY:
-        return gray_baseline
+        if hints or reference_self:
+            raise EvaluateError("--hints and --reference self need a network; the gray baseline takes no hints")
+        return gray_baseline, None
     try:
-        return Colorizer.from_file(spec, map_location=device).to(device).colorize_rgb
+        colorizer = Colorizer.from_file(spec, map_location=device).to(device)
     except ModelLoadError as error:
         raise EvaluateError(str(error)) from error
+    if (hints or reference_self) and not getattr(colorizer.network, "hints", True):
+        raise EvaluateError(f"{spec}: this network was built without hint inputs; drop --hints and --reference")
+    guidance = Guidance(hints, reference_self, colorizer.size, colorizer.network.ab_bins)
+    return colorizer.colorize_rgb, (guidance if guidance.active else None)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -142,9 +204,17 @@ def quantize(rgb: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_files(
-    files: list[Path], colorize: ColorizeFn, size: int, device: torch.device, batch_size: int = 32, workers: int = 0
+    files: list[Path],
+    colorize: ColorizeFn,
+    size: int,
+    device: torch.device,
+    batch_size: int = 32,
+    workers: int = 0,
+    guidance: Guidance | None = None,
 ) -> Evaluation:
-    """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo."""
+    """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo.
+    With `guidance`, each photo's simulated hints are passed to `colorize`."""
+    index_of = {str(path): index for index, path in enumerate(files)}
     dataset = ImageFileDataset(files, squash_transform(size), skip_grey=True)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
     result = Evaluation()
@@ -157,7 +227,9 @@ def evaluate_files(
                     tqdm.write(f"skipped {reason}", file=sys.stderr)
             if batch["paths"]:
                 target = batch["image"].to(device)
-                output = quantize(colorize(to_float(target)))
+                rgb = to_float(target)
+                hints = guidance.inputs(rgb, [index_of.get(str(p), 0) for p in batch["paths"]]) if guidance else {}
+                output = quantize(colorize(rgb, **hints))
                 values = {name: metric.per_image(output, target).cpu().tolist() for name, metric in METRICS.items()}
                 for index, path in enumerate(batch["paths"]):
                     result.rows.append({"file": path, **{name: column[index] for name, column in values.items()}})
@@ -241,8 +313,8 @@ def main(argv: list[str]) -> int:
             raise EvaluateError("--size must be >= 16, --batch-size and --limit >= 1")
         device = resolve_device(args.device)
         files = collect_files(args.data, args.list_file)[: args.limit]
-        colorize = load_model_spec(args.model, device)
-        evaluation = evaluate_files(files, colorize, args.size, device, args.batch_size, args.workers)
+        colorize, guidance = load_model_spec(args.model, device, args.hints, args.reference == "self")
+        evaluation = evaluate_files(files, colorize, args.size, device, args.batch_size, args.workers, guidance)
         if not evaluation.rows:
             raise EvaluateError(
                 f"no colour photo to evaluate among {len(files)} files ({len(evaluation.skipped_grey)} grey, "
@@ -260,6 +332,10 @@ def main(argv: list[str]) -> int:
         "device": str(device),
         "batch_size": args.batch_size,
         "n_files": len(files),
+        "hints": args.hints,
+        "reference": args.reference,
+        "hint_protocol": f"{args.hints} one-pixel ground-truth ab hints per photo, uniform positions on the image "
+        f"the network sees, HintSampler.points with torch.Generator seed {HINT_SEED} + file index",
     }
     output = args.output or default_output(args.model)
     output.mkdir(parents=True, exist_ok=True)

@@ -122,3 +122,38 @@ def test_user_errors_end_in_one_sentence(photos, tmp_path, tracking_uri, capsys,
     assert evaluate.main([*argv, "--output", str(tmp_path / "out"), *FAST]) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos, tmp_path, tracking_uri):
+    weights = Colorizer(ResidualCaffeNet(width_multiplier=0.25), size=32).save_weights(tmp_path / "tiny.pt")
+    summaries = {}
+    for name, flags in {"none": [], "hints": ["--hints", "10"], "self": ["--reference", "self"]}.items():
+        output = tmp_path / name
+        assert evaluate.main([str(photos), "--model", str(weights), "--output", str(output), *flags, *FAST]) == 0
+        summaries[name] = json.loads((output / "summary.json").read_text())
+
+    assert (summaries["none"]["hints"], summaries["none"]["reference"]) == (0, "none")
+    assert (summaries["hints"]["hints"], summaries["hints"]["reference"]) == (10, "none")
+    assert (summaries["self"]["hints"], summaries["self"]["reference"]) == (0, "self")
+    assert summaries["hints"]["psnr"] != summaries["none"]["psnr"]  # the hints reach the network
+    assert summaries["self"]["psnr"] != summaries["none"]["psnr"]
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment_id = client.get_experiment_by_name("pseudocolor").experiment_id
+    params = [run.data.params for run in client.search_runs(experiment_id, filter_string=f"params.model = '{weights}'")]
+    assert sorted((p["hints"], p["reference"]) for p in params) == [("0", "none"), ("0", "self"), ("10", "none")]
+
+
+def test_hints_are_the_same_on_every_run():
+    guidance = evaluate.Guidance(hints=10, network_size=32)
+    rgb = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    first, second = guidance.inputs(rgb, [0, 1])["local_hints"], guidance.inputs(rgb, [0, 1])["local_hints"]
+    assert torch.equal(first, second)
+    assert first[:, 2].sum(dim=(1, 2)).tolist() == [10, 10]  # 10 one-pixel hints per image (distinct here)
+    assert not torch.equal(first[0, 2], first[1, 2])  # each photo index has its own positions
+
+
+@pytest.mark.parametrize("flags", [["--hints", "5"], ["--reference", "self"]])
+def test_the_gray_baseline_refuses_guidance(photos, tmp_path, tracking_uri, capsys, flags):
+    assert evaluate.main([str(photos), "--model", "gray", "--output", str(tmp_path / "out"), *flags, *FAST]) == 2
+    error = capsys.readouterr().err
+    assert "gray baseline takes no hints" in error and "Traceback" not in error
