@@ -26,8 +26,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from datamodules.decoding import ImageDecodeError, decode_image, list_images
-from lightning_modules.colorizer import Colorizer, ModelLoadError
 from datamodules.masks import MaskLoadError, load_masks
+from lightning_modules.color import to_uint8
+from lightning_modules.colorizer import Colorizer, ModelLoadError
 from lightning_modules.hints import parse_hint
 from lightning_modules.model_spec import PRETRAINED, load_colorizer
 from lightning_modules.regions import PointHint, Region, colorize_with_regions
@@ -204,7 +205,7 @@ def colorize_guided(colorizer: Colorizer, jobs: list[Job], guide: Guide, progres
         except ValueError as error:
             raise GuideError(f"{job.source}: {error}") from error
         try:
-            _save((coloured * 255).round().clamp(0, 255).to(torch.uint8), job.output)
+            _save(to_uint8(coloured), job.output)
             written += 1
         except OSError as error:
             failures.append(f"{job.output}: cannot be written ({error}); check the output folder")

@@ -41,7 +41,7 @@ from datamodules.imagenet_datamodule import read_list_file
 from datamodules.transforms import squash_transform, to_float
 from experiments.evaluation_plots import write_plots
 from experiments.tracking import DEFAULT_EXPERIMENT, prepare_store, resolve_tracking_uri
-from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab
+from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
 from lightning_modules.colorizer import Colorizer, ModelLoadError
 from lightning_modules.hints import HintSampler, global_hint_from_ab
 from lightning_modules.metrics import METRICS
@@ -197,11 +197,6 @@ class Evaluation:
             self.extremes = self.extremes[:count] + self.extremes[-count:]
 
 
-def quantize(rgb: torch.Tensor) -> torch.Tensor:
-    """RGB in [0, 1] -> uint8, as the result would be saved."""
-    return (rgb * 255).round().clamp(0, 255).to(torch.uint8)
-
-
 @torch.no_grad()
 def evaluate_files(
     files: list[Path],
@@ -229,7 +224,7 @@ def evaluate_files(
                 target = batch["image"].to(device)
                 rgb = to_float(target)
                 hints = guidance.inputs(rgb, [index_of.get(str(p), 0) for p in batch["paths"]]) if guidance else {}
-                output = quantize(colorize(rgb, **hints))
+                output = to_uint8(colorize(rgb, **hints))
                 values = {name: metric.per_image(output, target).cpu().tolist() for name, metric in METRICS.items()}
                 for index, path in enumerate(batch["paths"]):
                     result.rows.append({"file": path, **{name: column[index] for name, column in values.items()}})

@@ -67,6 +67,11 @@ def lab_to_rgb_keep_l(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tens
     return rgb.permute(0, 3, 1, 2).clamp(0, 1)
 
 
+def to_uint8(rgb: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] -> uint8 in [0, 255], rounded: the levels a saved photo has (and metrics see)."""
+    return (rgb * 255).round().clamp(0, 255).to(torch.uint8)
+
+
 def normalize_l(l: torch.Tensor) -> torch.Tensor:
     """L in [0, 100] -> [-1, 1], the network's input scale."""
     return (l - L_CENTER) / L_SCALE

@@ -21,6 +21,7 @@ from lightning_modules.color import (
     normalize_ab,
     normalize_l,
     rebalancing_weights,
+    to_uint8,
 )
 from lightning_modules.hints import HintSampler
 from lightning_modules.losses import rebalanced_cross_entropy, smooth_l1_ab, ssim_loss
@@ -32,11 +33,6 @@ from lightning_modules.prediction import colorize_l, predict_ab
 
 def _default_optimizer(params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
-
-
-def _to_8bit(rgb: torch.Tensor) -> torch.Tensor:
-    """RGB in [0, 1] -> the 0-255 levels a saved photo would have (the metrics' scale)."""
-    return (rgb.float() * 255).round()
 
 
 class ColorizationModule(LightningModule):
@@ -150,16 +146,16 @@ class ColorizationModule(LightningModule):
         if batch["lab"].shape[0] == 0:
             return None
         output = self._step(batch, "val")
-        target = _to_8bit(batch["rgb"])
-        self.val_metrics.update(_to_8bit(output["rgb_pred"]), target)
-        self.val_gray_metrics.update(_to_8bit(lab_to_rgb(grey_lab(batch["lab"][:, :1]))), target)
+        target = to_uint8(batch["rgb"])
+        self.val_metrics.update(to_uint8(output["rgb_pred"]), target)
+        self.val_gray_metrics.update(to_uint8(lab_to_rgb(grey_lab(batch["lab"][:, :1]))), target)
         self.log_dict(self.val_metrics)
         self.log_dict(self.val_gray_metrics)
         if self.hint_sampler is not None and self.hparams.val_hint_points:
             generator = torch.Generator().manual_seed(batch_idx)
             local_hints = self.hint_sampler.points(batch["lab"], self.hparams.val_hint_points, generator)
             rgb = colorize_l(self.network, batch["lab"][:, :1], local_hints, temperature=self.hparams.temperature)
-            self.val_hint_metrics.update(_to_8bit(rgb), target)
+            self.val_hint_metrics.update(to_uint8(rgb), target)
             self.log_dict(self.val_hint_metrics)
         return output
 
@@ -167,13 +163,13 @@ class ColorizationModule(LightningModule):
         if batch["lab"].shape[0] == 0:
             return None
         output = self._step(batch, "test")
-        self.test_metrics.update(_to_8bit(output["rgb_pred"]), _to_8bit(batch["rgb"]))
+        self.test_metrics.update(to_uint8(output["rgb_pred"]), to_uint8(batch["rgb"]))
         self.log_dict(self.test_metrics)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         """Returns {"rgb": (B, 3, H, W) uint8 colourised images, "paths": their source files}."""
         rgb = colorize_l(self.network, batch["lab"][:, :1], temperature=self.hparams.temperature)
-        return {"rgb": (rgb * 255).round().to(torch.uint8), "paths": batch["paths"]}
+        return {"rgb": to_uint8(rgb), "paths": batch["paths"]}
 
     # ---------------------------------------------------------------- optimisation
     def configure_optimizers(self):

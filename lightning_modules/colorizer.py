@@ -17,7 +17,7 @@ from PIL import Image
 from torch import nn
 
 from datamodules.decoding import image_to_rgb
-from lightning_modules.color import ANNEALED_TEMPERATURE, compose_lab, lab_to_rgb_keep_l, rgb_to_lab
+from lightning_modules.color import ANNEALED_TEMPERATURE, compose_lab, lab_to_rgb_keep_l, rgb_to_lab, to_uint8
 from lightning_modules.networks import build_network, network_name
 from lightning_modules.prediction import predict_ab
 
@@ -145,7 +145,7 @@ class Colorizer:
             return []
         ls = [rgb_to_lab(image[None].to(self.device, torch.float32) / 255)[:, :1] for image in images]
         small_ab = self._predict_small_ab(torch.cat([self._resize(l) for l in ls]))
-        return [_to_uint8(lab_to_rgb_keep_l(compose_lab(l, small_ab[i : i + 1])))[0] for i, l in enumerate(ls)]
+        return [to_uint8(lab_to_rgb_keep_l(compose_lab(l, small_ab[i : i + 1])))[0] for i, l in enumerate(ls)]
 
     def colorize(self, image: ImageLike) -> ImageLike:
         """Colour one photo, returned as the same kind it came in, at its full size, with its L:
@@ -173,13 +173,8 @@ class Colorizer:
             raise ValueError(f"tensor images must be (C, H, W) or (B, C, H, W) with C 1 or 3, got {tuple(image.shape)}")
         rgb = batch.expand(-1, 3, -1, -1).float()
         if image.dtype == torch.uint8:
-            out = _to_uint8(self.colorize_rgb(rgb / 255))
+            out = to_uint8(self.colorize_rgb(rgb / 255))
         else:
             out = self.colorize_rgb(rgb).to(image.dtype)
         out = out.to(image.device)
         return out if image.ndim == 4 else out[0]
-
-
-def _to_uint8(rgb: torch.Tensor) -> torch.Tensor:
-    """RGB in [0, 1] -> uint8 in [0, 255], rounded."""
-    return (rgb * 255).round().clamp(0, 255).to(torch.uint8)

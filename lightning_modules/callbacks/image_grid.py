@@ -7,12 +7,14 @@ from lightning.pytorch import Callback
 from lightning.pytorch.loggers import MLFlowLogger
 from torchvision.utils import make_grid
 
+from lightning_modules.color import to_uint8
+
 
 def comparison_grid(grey: torch.Tensor, predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Three (B, 3, H, W) RGB batches in [0, 1] -> (rows*H', 3*W', 3) uint8, one row per image."""
     rows = torch.stack([grey, predicted, truth], dim=1).flatten(0, 1)
     grid = make_grid(rows.float().clamp(0, 1), nrow=3, padding=2, pad_value=1.0)
-    return (grid * 255).round().to(torch.uint8).permute(1, 2, 0)
+    return to_uint8(grid).permute(1, 2, 0)
 
 
 class ImageGridLogger(Callback):

@@ -112,3 +112,9 @@ def test_rebalancing_weights_favour_rare_bins_and_keep_expectation_one():
 def test_bad_shapes_and_values_are_refused(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_to_uint8_rounds_and_clamps():
+    rgb = torch.tensor([-0.1, 0.0, 0.5 / 255, 1.49 / 255, 0.5, 1.0, 1.2])
+    assert color.to_uint8(rgb).tolist() == [0, 0, 0, 1, 128, 255, 255]
+    assert color.to_uint8(rgb).dtype == torch.uint8
