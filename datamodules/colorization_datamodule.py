@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from datamodules.decoding import DEFAULT_MAX_PIXELS
 from datamodules.image_dataset import ImageFileDataset, collate_images
+from datamodules.resumable_loader import ResumableDataLoader, ResumableSampler
 from datamodules.transforms import eval_transform, to_float, train_transform
 from lightning_modules.color import rgb_to_lab
 
@@ -76,18 +77,20 @@ class ColorizationDataModule(LightningDataModule):
         else:
             transform = eval_transform(self.eval_size)
         dataset = ImageFileDataset(files, transform, skip_grey=train and self.skip_grey, max_pixels=self.max_pixels)
-        return DataLoader(
-            dataset,
+        options = dict(
             batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train and len(files) > self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             collate_fn=collate_images,
         )
+        if not train:
+            return DataLoader(dataset, **options)
+        sampler = ResumableSampler(dataset)
+        return ResumableDataLoader(dataset, sampler=sampler, drop_last=len(sampler) > self.batch_size, **options)
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled per epoch by a seeded, DDP-aware sampler; a checkpoint mid-epoch resumes at the next batch."""
         return self._loader(self.train_files(), train=True)
 
     def val_dataloader(self) -> DataLoader:
