@@ -1,9 +1,12 @@
-"""Gives every DDP rank the MLflow run id, which Lightning's MLFlowLogger only knows on rank 0."""
+"""Gives every DDP rank the MLflow run id, which Lightning's MLFlowLogger only knows on rank 0, and writes it
+into every checkpoint, so resuming from one continues the same run."""
 
 from __future__ import annotations
 
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import MLFlowLogger
+
+RUN_ID_KEY = "mlflow_run_id"  # top-level key of Lightning checkpoints: the run that wrote them
 
 
 class ShareMLflowRunId(Callback):
@@ -20,3 +23,6 @@ class ShareMLflowRunId(Callback):
         if tracked and not trainer.is_global_zero:
             logger._experiment_id, logger._run_id = experiment_id, run_id
         pl_module.mlflow_run_id = run_id
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[RUN_ID_KEY] = getattr(pl_module, "mlflow_run_id", None)
