@@ -11,8 +11,15 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import MLFlowLogger
 
 from datamodules.colorization_datamodule import ColorizationDataModule
-from experiments.tracking import MLflowSaveConfig, is_launcher_rank, prepare_store, wait_for_store
-from lightning_modules.callbacks import ImageGridLogger, ShareMLflowRunId, SkippedImagesMonitor
+from experiments.resume import ResumeError, checkpoint_folders, checkpoint_run_id, newest_last_checkpoint
+from experiments.tracking import (
+    MLflowSaveConfig,
+    find_experiment_id,
+    is_launcher_rank,
+    prepare_store,
+    wait_for_store,
+)
+from lightning_modules.callbacks import ImageGridLogger, ShareMLflowRunId, SkippedImagesMonitor, StepCheckpoint
 from lightning_modules.colorization_module import ColorizationModule
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -50,15 +57,28 @@ class PseudocolorCLI(LightningCLI):
                 "checkpoint.mode": "max",
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "best-{epoch:03d}",
+                "checkpoint.enable_version_counter": False,  # one last.ckpt, shared with step_checkpoint
             }
         )
+        parser.add_lightning_class_args(StepCheckpoint, "step_checkpoint")
+        parser.link_arguments("checkpoint.dirpath", "step_checkpoint.dirpath")
         parser.add_lightning_class_args(ImageGridLogger, "image_grid")
         parser.add_lightning_class_args(SkippedImagesMonitor, "skipped_images")
         parser.add_lightning_class_args(ShareMLflowRunId, "share_run_id")
 
+    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "fit":  # LightningCLI has no public per-subcommand hook
+            parser.add_argument(
+                "--resume", action="store_true", help="continue the newest run of the experiment (= --ckpt_path last)"
+            )
+        return parser
+
     def before_instantiate_classes(self) -> None:
-        logger_config = self.config[self.subcommand].trainer.logger
-        if logger_config and "MLFlowLogger" in str(logger_config.class_path):
+        config = self.config[self.subcommand]
+        logger_config = config.trainer.logger
+        tracked = bool(logger_config) and "MLFlowLogger" in str(logger_config.class_path)
+        if tracked:
             init_args = logger_config.init_args
             store = (init_args.get("tracking_uri"), init_args.get("experiment_name", "pseudocolor"))
             # Rank 0 alone creates/migrates the store; other ranks wait for it before their logger opens it.
@@ -66,6 +86,33 @@ class PseudocolorCLI(LightningCLI):
                 prepare_store(*store)
             else:
                 wait_for_store(*store)
+        if self.subcommand == "fit":
+            try:
+                self._resolve_resume(config, store if tracked else None)
+            except ResumeError as error:
+                sys.exit(f"error: {error}")
+
+    @staticmethod
+    def _resolve_resume(config, store: tuple[str | None, str] | None) -> None:
+        """`--resume` / `--ckpt_path last`: the newest last checkpoint of the experiment; with any checkpoint
+        file, training continues in the MLflow run that wrote it (unless the logger names a run)."""
+        if config.get("resume"):
+            if config.ckpt_path not in (None, "last"):
+                raise ResumeError(f"--resume continues the newest run; drop it or --ckpt_path {config.ckpt_path}")
+            config.ckpt_path = "last"
+        if config.ckpt_path in (None, "best", "hpc", "registry"):
+            return
+        if config.ckpt_path == "last":
+            experiment_id = find_experiment_id(*store) if store else None
+            folders = checkpoint_folders(config.trainer.default_root_dir, experiment_id, config.checkpoint.dirpath)
+            path = newest_last_checkpoint(folders)
+            if path is None:
+                where = ", ".join(str(folder) for folder in folders) or f"{config.trainer.default_root_dir}"
+                raise ResumeError(f"no last checkpoint to resume from in {where}; start without --ckpt_path/--resume")
+            config.ckpt_path = str(path)
+        run_id = checkpoint_run_id(config.ckpt_path)
+        if store and run_id and config.trainer.logger.init_args.get("run_id") is None:
+            config.trainer.logger.init_args["run_id"] = run_id
 
     def after_fit(self) -> None:
         logger = self.trainer.logger

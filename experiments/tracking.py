@@ -9,8 +9,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import mlflow
+from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_EXPERIMENT = "pseudocolor"
@@ -46,6 +48,12 @@ def prepare_store(uri: str | None = None, experiment_name: str = DEFAULT_EXPERIM
     if experiment is not None:
         return experiment.experiment_id
     return client.create_experiment(experiment_name, artifact_location=artifact_location(uri))
+
+
+def find_experiment_id(uri: str | None = None, experiment_name: str = DEFAULT_EXPERIMENT) -> str | None:
+    """The id of an existing experiment, or None (creates nothing but the store's tables)."""
+    experiment = mlflow.MlflowClient(resolve_tracking_uri(uri)).get_experiment_by_name(experiment_name)
+    return experiment.experiment_id if experiment is not None else None
 
 
 # Rank variables set by Lightning's subprocess launcher (LOCAL_RANK, NODE_RANK), torchrun (RANK) and srun.
@@ -93,7 +101,11 @@ def wait_for_store(
 
 class TrackedMLFlowLogger(MLFlowLogger):
     """MLFlowLogger with the project's defaults: the resolved tracking URI, artifacts beside a local
-    sqlite store, and the best/last checkpoints uploaded to the run at the end of training."""
+    sqlite store, and the best/last checkpoints uploaded to the run at the end of training.
+
+    Given the `run_id` of an existing run (resuming), metric steps that run has already recorded are not
+    logged again (a run killed after its last checkpoint re-trains those steps, and MLflow would keep both),
+    and params it has are kept (MLflow refuses to change them; the new config is logged as a file)."""
 
     def __init__(
         self,
@@ -114,6 +126,33 @@ class TrackedMLFlowLogger(MLFlowLogger):
             artifact_location=artifact_location(uri),
             run_id=run_id,
         )
+        self._resumed = run_id is not None
+        self._recorded_steps: dict[str, int] | None = None  # metric -> last step the run had before resuming
+
+    def _steps_recorded_before(self) -> dict[str, int]:
+        client, run_id = self.experiment, self.run_id
+        return {
+            key: max(metric.step for metric in client.get_metric_history(run_id, key))
+            for key in client.get_run(run_id).data.metrics
+        }
+
+    @rank_zero_only
+    def log_hyperparams(self, params) -> None:
+        if self._resumed:
+            recorded = self.experiment.get_run(self.run_id).data.params
+            flat = _flatten_dict(_convert_params(params))
+            params = {key: value for key, value in flat.items() if key not in recorded}
+        if params:
+            super().log_hyperparams(params)
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self._resumed and step is not None:
+            if self._recorded_steps is None:
+                self._recorded_steps = self._steps_recorded_before()
+            metrics = {key: value for key, value in metrics.items() if step > self._recorded_steps.get(key, -1)}
+        if metrics:
+            super().log_metrics(metrics, step)
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -129,15 +168,20 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
 
 class MLflowSaveConfig(SaveConfigCallback):
     """Logs the fully resolved LightningCLI config to the MLflow run: as `config/<stage>.yaml` and as
-    flat params (`model.optimizer.init_args.lr`, ...), so runs can be compared in the UI."""
+    flat params (`model.optimizer.init_args.lr`, ...), so runs can be compared in the UI.
+
+    A resumed run (one that has params already) keeps its first config and params, which MLflow cannot
+    change: the resuming config goes to `config/<stage>-resumed-<UTC time>.yaml` (and only new keys become params)."""
 
     def save_config(self, trainer, pl_module, stage) -> None:
         logger = trainer.logger
         if not isinstance(logger, MLFlowLogger):
             return
         stage_name = getattr(stage, "value", stage)  # Lightning passes a TrainerFn enum
+        recorded = logger.experiment.get_run(logger.run_id).data.params
+        name = f"{stage_name}-resumed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}" if recorded else stage_name
         text = self.parser.dump(self.config, skip_none=False)
-        logger.experiment.log_text(logger.run_id, text, f"config/{stage_name}.yaml")
+        logger.experiment.log_text(logger.run_id, text, f"config/{name}.yaml")
         params = {k: v for k, v in _flatten(self.config.clone().as_dict()).items() if v is not None}
         params.pop("config", None)
         logger.log_hyperparams(params)
