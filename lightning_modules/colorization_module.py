@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torchmetrics import MetricCollection
 
@@ -31,6 +33,9 @@ from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
 from lightning_modules.prediction import colorize_l, predict_ab
 
 
+NONFINITE_LOSS_ACTIONS = ("stop", "skip")
+
+
 def _default_optimizer(params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
 
@@ -51,6 +56,9 @@ class ColorizationModule(LightningModule):
             hints); validation metrics stay automatic (no hints), so `val/psnr` remains comparable.
         val_hint_points: with a hint sampler, also log `val/psnr_hints{N}` with N ground-truth point
             hints per image (seeded by batch index, so identical every epoch); 0 turns it off.
+        nonfinite_loss: "stop" raises on a NaN/Inf training loss; "skip" drops that batch (no update, on every
+            DDP rank), counts it in `train/nonfinite_skipped` and stops only once the weights themselves are
+            non-finite.
     """
 
     def __init__(
@@ -66,8 +74,11 @@ class ColorizationModule(LightningModule):
         uniform_mix: float = 0.5,
         hint_sampler: HintSampler | None = None,
         val_hint_points: int = 10,
+        nonfinite_loss: Literal["stop", "skip"] = "stop",
     ) -> None:
         super().__init__()
+        if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
+            raise ValueError(f"nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {nonfinite_loss!r}")
         self.save_hyperparameters(ignore=["network", "optimizer", "scheduler", "hint_sampler"])
         self.network = network if network is not None else ResidualCaffeNet()
         if hint_sampler is not None and not getattr(self.network, "hints", False):
@@ -81,6 +92,7 @@ class ColorizationModule(LightningModule):
         self.val_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="val/")
         self.val_gray_metrics = image_metrics(("psnr", "ssim")).clone(prefix="val/gray_")
         self.test_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="test/")
+        self.nonfinite_skipped = 0
         self.val_hint_metrics = MetricCollection({f"psnr_hints{val_hint_points}": METRICS["psnr"]()}).clone(prefix="val/")
 
     def forward(
@@ -135,12 +147,27 @@ class ColorizationModule(LightningModule):
         if self.hint_sampler is not None:
             batch = {**batch, **self.hint_sampler(batch["lab"], self.network.ab_bins)}
         loss = self._step(batch, "train")["loss"]
-        if not math.isfinite(loss.item()):
+        finite = math.isfinite(loss.item())
+        if self.hparams.nonfinite_loss == "skip":
+            if self.trainer.strategy.reduce_boolean_decision(not finite, all=False):  # any rank: all skip
+                return self._skip_nonfinite(loss)
+        elif not finite:
             raise FloatingPointError(
-                f"training loss became {loss.item()} at step {self.global_step}; lower the learning rate "
-                "or check the data (the last checkpoint is intact)"
+                f"training loss became {loss.item()} at step {self.global_step}; lower the learning rate, "
+                "check the data, or set model.nonfinite_loss=skip (the last checkpoint is intact)"
             )
         return loss
+
+    def _skip_nonfinite(self, loss: torch.Tensor) -> None:
+        if not all(torch.isfinite(p).all() for p in self.parameters()):
+            raise FloatingPointError(
+                f"the weights became NaN/Inf by step {self.global_step}, so skipping batches cannot help; "
+                "lower the learning rate and resume from an earlier checkpoint"
+            )
+        self.nonfinite_skipped += 1
+        self.log("train/nonfinite_skipped", float(self.nonfinite_skipped), reduce_fx="max", rank_zero_only=True)
+        rank_zero_warn(f"skipped a batch with training loss {loss.item()} at step {self.global_step}")
+        return None
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict | None:
         if batch["lab"].shape[0] == 0:

@@ -4,7 +4,10 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
+from lightning.pytorch import Trainer
+
 from datamodules.decoding import decode_image
+from datamodules.folder_datamodule import FolderDataModule
 from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab
 from lightning_modules.colorization_module import ColorizationModule
 from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
@@ -68,6 +71,39 @@ def test_non_finite_loss_stops_training_with_a_clear_message(monkeypatch):
     monkeypatch.setattr(module, "_step", lambda batch, stage: {"loss": torch.tensor(float("nan"))})
     with pytest.raises(FloatingPointError, match="learning rate"):
         module.training_step(batch, 0)
+
+
+class NaNOnSecondBatch(ResidualCaffeNet):
+    """A real network whose second training forward pass returns NaN logits (as after a bad batch)."""
+
+    def forward(self, *args, **kwargs):
+        logits = super().forward(*args, **kwargs)
+        if self.training:
+            self.training_calls = getattr(self, "training_calls", 0) + 1
+            if self.training_calls == 2:
+                return logits * float("nan")
+        return logits
+
+
+def fit_four_steps(module: ColorizationModule) -> Trainer:
+    trainer = Trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=0, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, FolderDataModule(batch_size=2, crop_size=32, eval_size=32, num_workers=0))
+    return trainer
+
+
+def test_nonfinite_loss_stops_a_real_fit_by_default():
+    module = ColorizationModule(NaNOnSecondBatch(width_multiplier=0.25), prior_images=8)
+    with pytest.raises(FloatingPointError, match="at step 1.*nonfinite_loss=skip"):
+        fit_four_steps(module)
+
+
+def test_nonfinite_loss_skip_drops_only_that_batch():
+    torch.manual_seed(0)
+    module = ColorizationModule(NaNOnSecondBatch(width_multiplier=0.25), prior_images=8, nonfinite_loss="skip")
+    fit_four_steps(module)
+    assert module.nonfinite_skipped == 1
+    assert all(torch.isfinite(p).all() for p in module.parameters())
 
 
 def test_empty_batches_are_skipped():
