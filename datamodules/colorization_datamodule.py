@@ -113,7 +113,9 @@ class ColorizationDataModule(LightningDataModule):
     def ab_samples(self, num_images: int) -> Iterator[torch.Tensor]:
         """(B, 2, 64, 64) ab of the first `num_images` colour training photos (center crops), for the bin prior."""
         files = self.train_files()[:num_images]
-        dataset = ImageFileDataset(files, eval_transform(PRIOR_RESOLUTION), skip_grey=self.skip_grey)
+        dataset = ImageFileDataset(
+            files, eval_transform(PRIOR_RESOLUTION), skip_grey=self.skip_grey, max_pixels=self.max_pixels
+        )
         loader = DataLoader(dataset, batch_size=64, num_workers=self.num_workers, collate_fn=collate_images)
         for batch in loader:
             if batch["image"].shape[0]:

@@ -12,12 +12,20 @@ from datamodules.decoding import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_im
 
 SKIP_GREY = "grey"
 SKIP_BAD = "bad"
+MIN_SIDE = 8  # photos with a shorter side carry no colour to learn or score; smaller than the crop is fine
+DEFAULT_MAX_BAD_FRACTION = 0.05  # training and evaluation stop when more of their files are unreadable
+
+
+def exceeds_bad_fraction(bad: int, files: int, max_bad_fraction: float) -> bool:
+    """True when `bad` unreadable files are more than `max_bad_fraction` of `files`."""
+    return bad > max_bad_fraction * files
 
 
 class ImageFileDataset(Dataset):
     """Items are {"image": (3, S, S) uint8 or None, "path": str, "skip": "" | "grey" | "bad",
-    "reason": str}. A file that fails to decode, or a grey photo when `skip_grey`, is reported,
-    not raised, so one bad file never stops a long run."""
+    "reason": str}. A file that fails to decode or has a side shorter than MIN_SIDE ("bad"), or a grey
+    photo when `skip_grey`, is reported, not raised, so one bad file never stops a long run. Photos
+    smaller than the transform's output are resized up by it and used."""
 
     def __init__(
         self,
@@ -40,6 +48,10 @@ class ImageFileDataset(Dataset):
             image = decode_image(path, self.max_pixels)
         except ImageDecodeError as error:
             return {"image": None, "path": path, "skip": SKIP_BAD, "reason": str(error)}
+        height, width = image.shape[1:]
+        if min(height, width) < MIN_SIDE:
+            reason = f"{path}: {width}x{height} pixels, below the minimum side of {MIN_SIDE}; use a larger photo"
+            return {"image": None, "path": path, "skip": SKIP_BAD, "reason": reason}
         if self.skip_grey and is_grey(image):
             return {"image": None, "path": path, "skip": SKIP_GREY, "reason": f"{path}: grey photo"}
         return {"image": self.transform(image), "path": path, "skip": "", "reason": ""}

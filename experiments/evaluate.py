@@ -4,7 +4,9 @@ mean and std over images, written to a folder and logged to an MLflow run.
 Protocol: each colour photo is resized to exactly size x size (aspect ratio ignored, antialiased: the
 SIGGRAPH17 ctest10k protocol), coloured from its L channel, the result quantised to 8-bit RGB, and every
 metric computed per image on the 0-255 scale. Grey photos are skipped (no colour to recover) and counted;
-unreadable files are skipped, named and counted.
+unreadable files (and photos with a side under MIN_SIDE) are skipped, named with the reason in skipped.txt
+and counted; more than --max-bad-fraction of them stops the evaluation (exit status 1) once that is certain,
+keeping per_image.csv and skipped.txt of what was done.
 
 Guided evaluation (network models only; the gray baseline takes no hints and refuses these flags):
 `--hints N` gives each photo N one-pixel ground-truth ab hints at uniform random positions on the
@@ -36,7 +38,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datamodules.decoding import is_image_file, list_images
-from datamodules.image_dataset import SKIP_GREY, ImageFileDataset, collate_images
+from datamodules.image_dataset import (
+    DEFAULT_MAX_BAD_FRACTION,
+    SKIP_GREY,
+    ImageFileDataset,
+    collate_images,
+    exceeds_bad_fraction,
+)
 from datamodules.imagenet_datamodule import read_list_file
 from datamodules.transforms import squash_transform, to_float
 from experiments.evaluation_plots import write_plots
@@ -113,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=workers, help="decoding processes")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     parser.add_argument(
+        "--max-bad-fraction", type=float, default=DEFAULT_MAX_BAD_FRACTION, metavar="F",
+        help=f"stop when more than this fraction of the files is unreadable (default {DEFAULT_MAX_BAD_FRACTION})",
+    )
+    parser.add_argument(
         "--hints", type=int, default=0, metavar="N",
         help="N one-pixel ground-truth colour hints per photo at seeded random positions (default 0)",
     )
@@ -183,11 +195,13 @@ def resolve_device(name: str) -> torch.device:
 # ---------------------------------------------------------------------------------------- evaluation
 @dataclass
 class Evaluation:
-    """Per-image rows (file + every metric), the skipped files, and the best/worst images by PSNR."""
+    """Per-image rows (file + every metric), the skipped files (paths, and "kind<TAB>reason" lines), and the
+    best/worst images by PSNR."""
 
     rows: list[dict[str, object]] = field(default_factory=list)
     skipped_grey: list[str] = field(default_factory=list)
     skipped_unreadable: list[str] = field(default_factory=list)
+    skip_reasons: list[str] = field(default_factory=list)
     extremes: list[tuple[float, str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -206,9 +220,11 @@ def evaluate_files(
     batch_size: int = 32,
     workers: int = 0,
     guidance: Guidance | None = None,
+    max_bad_fraction: float = 1.0,
 ) -> Evaluation:
     """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo.
-    With `guidance`, each photo's simulated hints are passed to `colorize`."""
+    With `guidance`, each photo's simulated hints are passed to `colorize`. Stops early, after the batch
+    in hand, once more than `max_bad_fraction` of `files` are known to be unreadable."""
     index_of = {str(path): index for index, path in enumerate(files)}
     dataset = ImageFileDataset(files, squash_transform(size), skip_grey=True)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
@@ -218,6 +234,7 @@ def evaluate_files(
         for batch in loader:
             for path, kind, reason in batch["skipped"]:
                 (result.skipped_grey if kind == SKIP_GREY else result.skipped_unreadable).append(path)
+                result.skip_reasons.append(f"{kind}\t{reason}")
                 if kind != SKIP_GREY:
                     tqdm.write(f"skipped {reason}", file=sys.stderr)
             if batch["paths"]:
@@ -231,6 +248,8 @@ def evaluate_files(
                     result.extremes.append((values["psnr"][index], path, target[index].cpu(), output[index].cpu()))
                 result.keep_extremes()
             progress.update(len(batch["paths"]) + len(batch["skipped"]))
+            if exceeds_bad_fraction(len(result.skipped_unreadable), len(files), max_bad_fraction):
+                break
     result.seconds = time.perf_counter() - start
     return result
 
@@ -262,6 +281,13 @@ def write_csv(rows: list[dict[str, object]], path: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=["file", *METRICS])
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_rows_and_skips(evaluation: Evaluation, output: Path) -> None:
+    """per_image.csv and skipped.txt ("kind<TAB>reason" per skipped file), written even when evaluation stops."""
+    output.mkdir(parents=True, exist_ok=True)
+    write_csv(evaluation.rows, output / "per_image.csv")
+    (output / "skipped.txt").write_text("".join(f"{line}\n" for line in evaluation.skip_reasons))
 
 
 def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output: Path, experiment: str) -> str:
@@ -306,10 +332,26 @@ def main(argv: list[str]) -> int:
     try:
         if args.size < 16 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
             raise EvaluateError("--size must be >= 16, --batch-size and --limit >= 1")
+        if not 0 <= args.max_bad_fraction <= 1:
+            raise EvaluateError(f"--max-bad-fraction must be between 0 and 1, got {args.max_bad_fraction}")
         device = resolve_device(args.device)
         files = collect_files(args.data, args.list_file)[: args.limit]
         colorize, guidance = load_model_spec(args.model, device, args.hints, args.reference == "self")
-        evaluation = evaluate_files(files, colorize, args.size, device, args.batch_size, args.workers, guidance)
+        evaluation = evaluate_files(
+            files, colorize, args.size, device, args.batch_size, args.workers, guidance, args.max_bad_fraction
+        )
+        output = args.output or default_output(args.model)
+        bad = evaluation.skipped_unreadable
+        if exceeds_bad_fraction(len(bad), len(files), args.max_bad_fraction):
+            write_rows_and_skips(evaluation, output)
+            print(
+                f"pseudocolor evaluate: {len(bad)} of the {len(files)} files are unreadable, more than "
+                f"--max-bad-fraction {args.max_bad_fraction}; fix or remove them (listed with their reasons in "
+                f"{output / 'skipped.txt'}; the {len(evaluation.rows)} photos done are in {output / 'per_image.csv'})"
+                " or raise --max-bad-fraction",
+                file=sys.stderr,
+            )
+            return 1
         if not evaluation.rows:
             raise EvaluateError(
                 f"no colour photo to evaluate among {len(files)} files ({len(evaluation.skipped_grey)} grey, "
@@ -327,15 +369,14 @@ def main(argv: list[str]) -> int:
         "device": str(device),
         "batch_size": args.batch_size,
         "n_files": len(files),
+        "max_bad_fraction": args.max_bad_fraction,
         "hints": args.hints,
         "reference": args.reference,
         "hint_protocol": f"{args.hints} one-pixel ground-truth ab hints per photo, uniform positions on the image "
         f"the network sees, HintSampler.points with torch.Generator seed {HINT_SEED} + file index",
     }
-    output = args.output or default_output(args.model)
-    output.mkdir(parents=True, exist_ok=True)
     summary = summarize(evaluation, params)
-    write_csv(evaluation.rows, output / "per_image.csv")
+    write_rows_and_skips(evaluation, output)
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_plots(evaluation.rows, evaluation.extremes, output)
     run_id = log_to_mlflow(summary, params, output, args.experiment)
