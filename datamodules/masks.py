@@ -83,4 +83,5 @@ def load_masks(path_or_paths: str | Path | Sequence[str | Path], size: tuple[int
         if not labels:
             raise MaskLoadError(f"{paths[0]}: label map holds only background (0); label each region with its own value")
         return torch.from_numpy(np.stack([array == label for label in labels]))
-    return torch.from_numpy(np.stack([_binary(_read(path, size, str(path), FILE_REMEDY), str(path)) for path in paths]))
+    masks = [_binary(_read(path, size, str(path), FILE_REMEDY), str(path)) for path in paths]
+    return torch.from_numpy(np.stack(masks))

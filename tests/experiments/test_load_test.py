@@ -5,14 +5,16 @@ import pytest
 from experiments.load_test import Answer, check_loopback, main, summarize
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:5001/", "http://localhost:5001", "http://[::1]:5001", "https://127.0.0.2"])
+LOOPBACK = ["http://127.0.0.1:5001/", "http://localhost:5001", "http://[::1]:5001", "https://127.0.0.2"]
+ELSEWHERE = ["http://10.0.0.1:5001", "http://example.com", "http://localhost.example.com", "ftp://127.0.0.1", "::1"]
+
+
+@pytest.mark.parametrize("url", LOOPBACK)
 def test_loopback_urls_are_accepted(url):
     assert check_loopback(url) == url.rstrip("/")
 
 
-@pytest.mark.parametrize(
-    "url", ["http://10.0.0.1:5001", "http://example.com", "http://localhost.example.com", "ftp://127.0.0.1", "127.0.0.1"]
-)
+@pytest.mark.parametrize("url", ELSEWHERE)
 def test_other_urls_are_refused_before_anything_is_sent(url, capsys):
     assert main(["--url", url, "--requests", "1"]) == 2
     error = capsys.readouterr().err
