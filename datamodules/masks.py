@@ -1,7 +1,8 @@
-"""Reading region masks for guided colouring: binary mask PNGs or one label map."""
+"""Reading region masks for guided colouring: binary mask PNGs (files or bytes) or one label map."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,26 +10,52 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+FILE_REMEDY = "pass a PNG the image's size"
+
 
 class MaskLoadError(ValueError):
-    """A mask file that cannot be used; the message names the file and what to do."""
+    """A mask (file or bytes) that cannot be used; the message names it and what to do."""
 
 
-def _read(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """-> (H, W) or (H, W, C) integer array of the file's pixel values (palette indices for palette PNGs)."""
+def _read(source: Path | io.BytesIO, size: tuple[int, int], name: str, remedy: str) -> np.ndarray:
+    """-> (H, W) or (H, W, C) integer array of the mask's pixel values (palette indices for palette PNGs).
+
+    The size is checked before the pixels are decoded, so a huge mask costs nothing.
+    """
     try:
-        with Image.open(path) as image:
-            image.load()
+        with Image.open(source) as image:
             width, height = image.size
             if (height, width) != tuple(size):
                 raise MaskLoadError(
-                    f"{path}: mask is {width}x{height} pixels but the image is {size[1]}x{size[0]}; "
+                    f"{name}: mask is {width}x{height} pixels but the image is {size[1]}x{size[0]}; "
                     "masks must have the image's size"
                 )
+            image.load()
             array = np.asarray(image if image.mode in ("1", "L", "P", "I", "I;16") else image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as error:
-        raise MaskLoadError(f"{path}: cannot read this mask ({error}); pass a PNG the image's size") from error
+    except MaskLoadError:
+        raise
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise MaskLoadError(f"{name}: cannot read this mask ({error}); {remedy}") from error
     return array.astype(np.int64)
+
+
+def _binary(array: np.ndarray, name: str) -> np.ndarray:
+    """(H, W) or (H, W, C) pixel values -> (H, W) bool, nonzero in any channel; an empty mask is refused."""
+    mask = (array.max(axis=2) if array.ndim == 3 else array) > 0
+    if not mask.any():
+        raise MaskLoadError(f"{name}: mask is empty (all zero); mark the region with nonzero pixels")
+    return mask
+
+
+def decode_mask_bytes(data: bytes, size: tuple[int, int], name: str = "mask") -> torch.Tensor:
+    """Encoded binary mask bytes (a PNG the image's (H, W) `size`, nonzero = inside) -> (H, W) bool.
+
+    Raises MaskLoadError, naming `name`, for unreadable, wrongly sized or empty masks.
+    """
+    remedy = "send the bytes of a PNG the image's size"
+    if not data:
+        raise MaskLoadError(f"{name}: empty; {remedy}")
+    return torch.from_numpy(_binary(_read(io.BytesIO(data), size, name, remedy), name))
 
 
 def load_masks(path_or_paths: str | Path | Sequence[str | Path], size: tuple[int, int], label_map: bool = False) -> torch.Tensor:
@@ -49,18 +76,12 @@ def load_masks(path_or_paths: str | Path | Sequence[str | Path], size: tuple[int
     if label_map:
         if len(paths) != 1:
             raise MaskLoadError(f"a label map is one file, got {len(paths)}: {', '.join(map(str, paths))}")
-        array = _read(paths[0], size)
+        array = _read(paths[0], size, str(paths[0]), FILE_REMEDY)
         if array.ndim == 3:
             array = (array[..., 0] << 16) | (array[..., 1] << 8) | array[..., 2]
         labels = [label for label in np.unique(array) if label != 0]
         if not labels:
             raise MaskLoadError(f"{paths[0]}: label map holds only background (0); label each region with its own value")
         return torch.from_numpy(np.stack([array == label for label in labels]))
-    masks = []
-    for path in paths:
-        array = _read(path, size)
-        mask = (array.max(axis=2) if array.ndim == 3 else array) > 0
-        if not mask.any():
-            raise MaskLoadError(f"{path}: mask is empty (all zero); mark the region with nonzero pixels")
-        masks.append(mask)
+    masks = [_binary(_read(path, size, str(path), FILE_REMEDY), str(path)) for path in paths]
     return torch.from_numpy(np.stack(masks))

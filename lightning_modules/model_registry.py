@@ -1,8 +1,9 @@
 """Logging a Colorizer as an MLflow pyfunc model and registering it under a name and alias.
 
 The model holds the fp16 weights and a JSON config as artifacts, the `lightning_modules` and
-`datamodules` sources as code, pinned pip requirements, a signature (binary `image` in, base64 PNG
-`image` out) and a small JPEG as input example.
+`datamodules` sources as code, pinned pip requirements, a signature (binary `image` and the optional
+guidance columns `hints`, `reference`, `regions`, `blend` in, base64 PNG `image` out) and a small JPEG as
+input example.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from lightning_modules.serving import (
     IMAGE_COLUMN,
     write_serving_config,
 )
+from lightning_modules.serving_guide import BLEND_COLUMN, HINTS_COLUMN, REFERENCE_COLUMN, REGIONS_COLUMN
 
 SERVING_ENTRY = Path(__file__).resolve().parent / "serving_entry.py"  # models from code: nothing pickled
 MODEL_NAME = "model"  # the model's name within its run
@@ -39,7 +41,17 @@ REQUIREMENTS = ("mlflow", "torch", "torchvision", "lightning", "kornia", "numpy"
 CODE_PACKAGES = (lightning_modules, datamodules)
 CODE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "samples", "pretrained")
 SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec(DataType.binary, IMAGE_COLUMN)]), outputs=Schema([ColSpec(DataType.string, IMAGE_COLUMN)])
+    inputs=Schema(
+        [
+            ColSpec(DataType.binary, IMAGE_COLUMN),
+            ColSpec(DataType.string, HINTS_COLUMN, required=False),
+            # base64 text decoded by the model: MLflow's binary columns cannot hold null and read bad base64 as b""
+            ColSpec(DataType.string, REFERENCE_COLUMN, required=False),
+            ColSpec(DataType.string, REGIONS_COLUMN, required=False),
+            ColSpec(DataType.string, BLEND_COLUMN, required=False),
+        ]
+    ),
+    outputs=Schema([ColSpec(DataType.string, IMAGE_COLUMN)]),
 )
 
 

@@ -64,14 +64,19 @@ def reference_hint(
     return global_hint_from_ab(rgb_to_lab(rgb)[:, 1:], bins, mask)
 
 
-def point_hint_map(hints: Sequence[PointHint], image_size: tuple[int, int], size: int) -> torch.Tensor | None:
-    """User clicks in pixels of an `image_size` (H, W) image -> (1, 3, size, size) hint map, None without clicks."""
-    if not hints:
-        return None
+def check_hints(hints: Sequence[PointHint], image_size: tuple[int, int]) -> None:
+    """Raise ValueError naming the first hint whose (x, y) lies outside an `image_size` (H, W) image."""
     height, width = image_size
     for (x, y), _ in hints:
         if not (0 <= x < width and 0 <= y < height):
             raise ValueError(f"hint at x={x}, y={y} lies outside the {width}x{height} image")
+
+
+def point_hint_map(hints: Sequence[PointHint], image_size: tuple[int, int], size: int) -> torch.Tensor | None:
+    """User clicks in pixels of an `image_size` (H, W) image -> (1, 3, size, size) hint map, None without clicks."""
+    if not hints:
+        return None
+    check_hints(hints, image_size)
     points = scale_points(torch.tensor([[point for point, _ in hints]]), image_size, (size, size))
     colors = torch.tensor([[colour for _, colour in hints]], dtype=torch.float32)
     return encode_point_hints(points, colors, size, size)

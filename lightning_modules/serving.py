@@ -1,15 +1,16 @@
 """The MLflow pyfunc model that `mlflow models serve` runs: encoded images in, base64 PNGs out.
 
 Request column `image`: the bytes of a photo in any format PIL reads (base64 in JSON; the server
-decodes it). Response column `image`: the colourised photo as a base64 PNG at the input's size.
-Unreadable, empty or too large images raise an MlflowException with INVALID_PARAMETER_VALUE, which
-the scoring server answers with HTTP 400 and the message.
+decodes it). Optional columns `hints`, `reference`, `regions` and `blend` guide the colouring of their
+row (see `serving_guide`); rows without them are coloured automatically, in one batch. Response column
+`image`: the colourised photo as a base64 PNG at the input's size. Unreadable, empty or too large
+images and bad guidance values raise an MlflowException with INVALID_PARAMETER_VALUE naming the row and
+column, which the scoring server answers with HTTP 400 and the message.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import json
 import os
@@ -23,8 +24,11 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from PIL import Image
 
 from datamodules.decoding import ImageDecodeError, decode_image_bytes
+from lightning_modules.color import to_uint8
 from lightning_modules.colorizer import Colorizer
 from lightning_modules.model_spec import WEIGHTS_ARTIFACT
+from lightning_modules.regions import colorize_with_regions
+from lightning_modules.serving_guide import GUIDE_COLUMNS, RequestError, RowGuide, parse_row_guide, to_bytes
 
 IMAGE_COLUMN = "image"
 CONFIG_ARTIFACT = "config"
@@ -54,25 +58,38 @@ class ColorizerModel(mlflow.pyfunc.PythonModel):
 
     def _decode(self, value: object, row: int) -> torch.Tensor:
         name = f"row {row} of column '{IMAGE_COLUMN}'"
-        if isinstance(value, str):  # callers that bypass the signature send base64 text
-            try:
-                value = base64.b64decode(value, validate=True)
-            except binascii.Error as error:
-                raise _invalid(f"{name}: not valid base64 ({error}); send base64-encoded image bytes") from error
-        if not isinstance(value, bytes | bytearray):
-            raise _invalid(f"{name}: expected image bytes, got {type(value).__name__}; send base64-encoded image bytes")
         try:
-            return decode_image_bytes(bytes(value), self.max_pixels, name)
-        except ImageDecodeError as error:
+            return decode_image_bytes(to_bytes(value, name), self.max_pixels, name)
+        except (RequestError, ImageDecodeError) as error:
             raise _invalid(str(error)) from error
 
+    def _colorize_guided(self, image: torch.Tensor, guide: RowGuide) -> torch.Tensor:
+        """(3, H, W) uint8 RGB -> (3, H, W) uint8 RGB coloured with the row's hints, reference and regions."""
+        coloured = colorize_with_regions(
+            self.colorizer, image, guide.regions, reference=guide.reference, hints=guide.hints, blend=guide.blend
+        )
+        return to_uint8(coloured)
+
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        """DataFrame with an `image` column of encoded photos -> DataFrame with `image` base64 PNGs."""
+        """DataFrame with an `image` column of encoded photos (+ optional guidance columns) -> DataFrame
+        with `image` base64 PNGs, one row per input row."""
         if not isinstance(model_input, pd.DataFrame) or IMAGE_COLUMN not in model_input.columns:
             raise _invalid(f"the request has no '{IMAGE_COLUMN}' column; send dataframe_split with that column")
         images = [self._decode(value, row) for row, value in enumerate(model_input[IMAGE_COLUMN])]
-        colored = self.colorizer.colorize_batch(images)
-        return pd.DataFrame({IMAGE_COLUMN: [encode_png_base64(image) for image in colored]})
+        guide_values = model_input.reindex(columns=list(GUIDE_COLUMNS)).to_dict("records")  # absent columns: NaN
+        try:
+            guides = [
+                parse_row_guide(values, row, tuple(image.shape[-2:]), self.max_pixels)
+                for row, (image, values) in enumerate(zip(images, guide_values))
+            ]
+        except RequestError as error:
+            raise _invalid(str(error)) from error
+        automatic = [row for row, guide in enumerate(guides) if not guide.active]
+        colored = dict(zip(automatic, self.colorizer.colorize_batch([images[row] for row in automatic])))
+        for row, guide in enumerate(guides):
+            if guide.active:
+                colored[row] = self._colorize_guided(images[row], guide)
+        return pd.DataFrame({IMAGE_COLUMN: [encode_png_base64(colored[row]) for row in range(len(images))]})
 
 
 def write_serving_config(path: Path, max_pixels: int = DEFAULT_SERVING_MAX_PIXELS) -> Path:

@@ -1,9 +1,11 @@
+import io
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from datamodules.masks import MaskLoadError, load_masks
+from datamodules.masks import MaskLoadError, decode_mask_bytes, load_masks
 
 
 def _save(path, array, mode=None):
@@ -45,3 +47,18 @@ def test_clear_errors_name_the_file(tmp_path, make, kwargs, match):
         load_masks(path, (6, 8), **kwargs)
     with pytest.raises(MaskLoadError, match="mask.png"):
         load_masks(path, (6, 8), **kwargs)
+
+
+def test_mask_bytes_decode_like_files_and_errors_name_the_source():
+    mask = np.zeros((6, 8), np.uint8)
+    mask[2:4, 1:3] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(mask).save(buffer, format="PNG")
+    decoded = decode_mask_bytes(buffer.getvalue(), (6, 8), "row 0 mask")
+    assert decoded.dtype == torch.bool and decoded.nonzero().tolist() == [[2, 1], [2, 2], [3, 1], [3, 2]]
+    with pytest.raises(MaskLoadError, match="row 0 mask: mask is 8x6 pixels but the image is 8x5"):
+        decode_mask_bytes(buffer.getvalue(), (5, 8), "row 0 mask")
+    with pytest.raises(MaskLoadError, match="row 0 mask: cannot read this mask"):
+        decode_mask_bytes(b"not a png", (6, 8), "row 0 mask")
+    with pytest.raises(MaskLoadError, match="row 0 mask: empty"):
+        decode_mask_bytes(b"", (6, 8), "row 0 mask")

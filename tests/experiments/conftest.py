@@ -1,9 +1,17 @@
-"""A tiny model registered once per session in a private sqlite store, shared by register and serve tests."""
+"""A tiny model registered once per session in a private sqlite store, shared by register and serve tests,
+and one real `mlflow models serve` process of it on 127.0.0.1, shared by the serve tests."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +22,7 @@ from experiments.register import main as register
 from tests.deploy_helpers import write_weights
 
 MAX_PIXELS = 100_000  # the served limit: a 400x300 photo is refused
+STARTUP_TIMEOUT_S = 180  # /ping answers after ~6 s on an idle machine, ~20 s on a busy 2-core one
 
 
 @dataclass(frozen=True)
@@ -38,3 +47,46 @@ def registered(tmp_path_factory) -> Registered:
     assert status == 0
     run_id = mlflow.MlflowClient(uri).get_model_version("tiny", "1").run_id
     return Registered(uri, "tiny", run_id, weights, printed.getvalue())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ping(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def server(registered, tmp_path_factory):
+    """Base URL of `mlflow models serve -m models:/tiny@champion`; the process group is killed afterwards."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    command = ["mlflow", "models", "serve", "-m", "models:/tiny@champion", "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": registered.tracking_uri}
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            command, env=env, cwd=log.parent, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not ping(url):
+            assert process.poll() is None, f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no /ping answer in {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # mlflow and its uvicorn worker
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -37,7 +37,8 @@ def test_the_logged_model_is_self_contained_and_pickles_nothing(registered, tmp_
     assert set(model.flavors["python_function"]["artifacts"]) == {"weights", "config"}
     assert {p.name for p in (local / "code").iterdir()} == {"lightning_modules", "datamodules"}
     assert not list(local.rglob("__pycache__")) and not list(local.rglob("*.pkl"))
-    assert model.signature.inputs.input_names() == ["image"]
+    assert model.signature.inputs.required_input_names() == ["image"]
+    assert model.signature.inputs.optional_input_names() == ["hints", "reference", "regions", "blend"]
     requirements = (local / "requirements.txt").read_text().split()
     assert "torch==" + torch.__version__.split("+")[0] in requirements
 

@@ -1,95 +1,32 @@
-"""End to end: the registered model behind `mlflow models serve`, a real process on 127.0.0.1."""
+"""End to end: the registered model behind `mlflow models serve`, a real process on 127.0.0.1
+(the session's `server` fixture in conftest.py): correct answers, bad requests, bounded load."""
 
 import base64
 import io
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules.decoding import decode_image
+from experiments.load_test import format_summary, request_body, run_load, sample_jpegs, summarize
 from tests.conftest import write_photo
-from tests.deploy_helpers import assert_same_lightness
+from tests.serve_helpers import assert_colourised, invoke, invoke_raw
 
-STARTUP_TIMEOUT_S = 180  # /ping answers after ~6 s on an idle machine, ~20 s on a busy 2-core one
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(registered, tmp_path_factory):
-    """Base URL of `mlflow models serve -m models:/tiny@champion`; the process group is killed afterwards."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "serve.log"
-    command = ["mlflow", "models", "serve", "-m", "models:/tiny@champion", "--env-manager", "local"]
-    command += ["-h", "127.0.0.1", "-p", str(port)]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": registered.tracking_uri}
-    with open(log, "w") as output:
-        process = subprocess.Popen(
-            command, env=env, cwd=log.parent, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not ping(url):
-            assert process.poll() is None, f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"no /ping answer in {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # mlflow and its uvicorn worker
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def ping(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def invoke(url: str, payload: bytes) -> tuple[int, dict]:
-    """POST one image (raw bytes, base64-encoded here) -> (HTTP status, decoded JSON answer)."""
-    body = {"dataframe_split": {"columns": ["image"], "data": [[base64.b64encode(payload).decode("ascii")]]}}
-    request = urllib.request.Request(
-        f"{url}/invocations", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
+LOAD_REQUESTS, LOAD_CONCURRENCY = 200, 16
+LOAD_TIME_LIMIT_S = 240  # measured: about 3-4 s for the whole load on 2 busy cores
 
 
 @pytest.mark.slow
 def test_a_jpeg_comes_back_as_a_png_of_the_same_size_and_lightness(server, tmp_path):
-    source = write_photo(tmp_path / "photo.jpg", height=90, width=150, quality=92)
+    source = write_photo(tmp_path / "photo.jpg", height=90, width=150, quality=92).read_bytes()
 
     start = time.perf_counter()
-    status, answer = invoke(server, source.read_bytes())
+    status, answer = invoke(server, source)
     print(f"one 150x90 JPEG served in {1000 * (time.perf_counter() - start):.0f} ms")
 
     assert status == 200
-    png = Image.open(io.BytesIO(base64.b64decode(answer["predictions"][0]["image"])))
-    assert png.format == "PNG" and png.size == (150, 90)
-    assert_same_lightness(np.asarray(png.convert("RGB")), decode_image(source))
+    assert_colourised(answer["predictions"][0], source)
 
 
 @pytest.mark.slow
@@ -108,3 +45,38 @@ def test_bad_payloads_get_400_with_a_reason_and_the_server_keeps_serving(server,
 
     status, _ = invoke(server, write_photo(tmp_path / "after.jpg").read_bytes())
     assert status == 200
+
+
+@pytest.mark.slow
+def test_malformed_requests_get_400_naming_the_problem_and_the_server_keeps_serving(server, tmp_path):
+    image = base64.b64encode(write_photo(tmp_path / "photo.jpg").read_bytes()).decode("ascii")
+    wrong_column = {"dataframe_split": {"columns": ["picture"], "data": [[image]]}}
+    malformed = {
+        b"this is not JSON": "valid JSON",
+        json.dumps({"data": [[image]]}).encode(): "dataframe_split",
+        json.dumps(wrong_column).encode(): "missing inputs ['image']",
+    }
+    for body, reason in malformed.items():
+        status, answer = invoke_raw(server, body)
+        assert status == 400, answer
+        assert reason in answer["message"], answer["message"]
+
+    source = write_photo(tmp_path / "after.jpg", height=64, width=80, seed=3).read_bytes()
+    status, answer = invoke(server, source)
+    assert status == 200
+    assert_colourised(answer["predictions"][0], source)
+
+
+@pytest.mark.slow
+def test_a_bounded_concurrent_load_gets_only_correct_answers(server):
+    jpegs = sample_jpegs()  # three real photos, 128, 96 and 64 px on the longer side
+    bodies = [request_body(jpeg) for jpeg in jpegs]
+
+    answers, seconds = run_load(server, bodies, LOAD_REQUESTS, LOAD_CONCURRENCY, time_limit_s=LOAD_TIME_LIMIT_S)
+    print(format_summary(summarize(answers, seconds), LOAD_CONCURRENCY, seconds))
+
+    assert len(answers) == LOAD_REQUESTS
+    for answer in answers:
+        assert answer.status == 200, f"request {answer.index}: {answer.error}"
+        (prediction,) = json.loads(answer.body)["predictions"]
+        assert_colourised(prediction, jpegs[answer.index % len(jpegs)])

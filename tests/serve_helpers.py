@@ -1,0 +1,50 @@
+"""Requests to a served colorizer and checks of its answers, for the serve tests (real server, no mocks)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+from PIL import Image
+
+from datamodules.decoding import decode_image_bytes
+from experiments.load_test import post, request_body
+from tests.deploy_helpers import assert_same_lightness
+
+TIMEOUT_S = 60
+
+
+def invoke_raw(url: str, body: bytes) -> tuple[int, dict]:
+    """POST a raw request body -> (HTTP status, decoded JSON answer)."""
+    answer = post(url, body, 0, TIMEOUT_S)
+    assert answer.status, answer.error
+    return answer.status, json.loads(answer.body)
+
+
+def invoke(url: str, payload: bytes) -> tuple[int, dict]:
+    """POST one image (raw bytes, base64-encoded here) -> (HTTP status, decoded JSON answer)."""
+    return invoke_raw(url, request_body(payload))
+
+
+def invoke_guided(url: str, payload: bytes, **columns: object) -> tuple[int, dict]:
+    """POST one image with guidance columns (hints="...", reference="<base64>", ...) -> (status, JSON answer)."""
+    names = ["image", *columns]
+    row = [base64.b64encode(payload).decode("ascii"), *columns.values()]
+    return invoke_raw(url, json.dumps({"dataframe_split": {"columns": names, "data": [row]}}).encode())
+
+
+def png_array(prediction: dict) -> np.ndarray:
+    """One `{"image": "<base64 PNG>"}` prediction -> (H, W, 3) uint8 RGB; asserts it is a PNG."""
+    png = Image.open(io.BytesIO(base64.b64decode(prediction["image"])))
+    assert png.format == "PNG", png.format
+    return np.asarray(png.convert("RGB"))
+
+
+def assert_colourised(prediction: dict, source: bytes) -> np.ndarray:
+    """The prediction is a PNG of the source image's size with its lightness -> (H, W, 3) uint8 RGB."""
+    output, original = png_array(prediction), decode_image_bytes(source)
+    assert output.shape[:2] == tuple(original.shape[-2:]), (output.shape, tuple(original.shape))
+    assert_same_lightness(output, original)
+    return output
