@@ -11,9 +11,15 @@ from urllib.parse import urlparse
 import mlflow
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from experiments.buffered_client import BufferedClient
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_EXPERIMENT = "pseudocolor"
+DEFAULT_UNSENT_DIR = "mlruns/unsent"
+# Lightning's finalize statuses -> MLflow run statuses.
+RUN_STATUS = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -93,7 +99,12 @@ def wait_for_store(
 
 class TrackedMLFlowLogger(MLFlowLogger):
     """MLFlowLogger with the project's defaults: the resolved tracking URI, artifacts beside a local
-    sqlite store, and the best/last checkpoints uploaded to the run at the end of training."""
+    sqlite store, and the best/last checkpoints uploaded to the run at the end of training.
+
+    Its writes go through a BufferedClient, so a tracking server that stops answering never blocks or
+    crashes training: they are queued and retried in order. At the end, `finalize` waits up to
+    `drain_timeout` seconds for them to arrive, then saves what is still unsent under `unsent_dir`.
+    """
 
     def __init__(
         self,
@@ -103,6 +114,8 @@ class TrackedMLFlowLogger(MLFlowLogger):
         run_id: str | None = None,
         tags: dict[str, str] | None = None,
         log_model: bool = True,
+        drain_timeout: float = 60.0,
+        unsent_dir: str = DEFAULT_UNSENT_DIR,
     ) -> None:
         uri = resolve_tracking_uri(tracking_uri)
         super().__init__(
@@ -114,6 +127,22 @@ class TrackedMLFlowLogger(MLFlowLogger):
             artifact_location=artifact_location(uri),
             run_id=run_id,
         )
+        self.drain_timeout = drain_timeout
+        self._mlflow_client = BufferedClient(self._mlflow_client, Path(unsent_dir))
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        """Lightning's finalize without its `get_run` (a read that fails while the server is down): queue the
+        checkpoints and the run's end, then wait for the queue to drain."""
+        if not self._initialized:
+            return
+        status = RUN_STATUS.get(status, status)
+        if self._checkpoint_callback:
+            self._scan_and_log_checkpoints(self._checkpoint_callback)
+        self._mlflow_client.set_terminated(self.run_id, status)
+        self._mlflow_client.flush(self.drain_timeout)
+        if status != "FAILED":  # on failure, the error that stopped training is the one to show
+            self._mlflow_client.raise_if_rejected()
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
