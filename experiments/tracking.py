@@ -6,7 +6,6 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import mlflow
 from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
@@ -14,8 +13,13 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from experiments.buffered_client import BufferedClient
+
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 DEFAULT_EXPERIMENT = "pseudocolor"
+DEFAULT_UNSENT_DIR = "mlruns/unsent"
+# Lightning's finalize statuses -> MLflow run statuses.
+RUN_STATUS = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
@@ -103,9 +107,14 @@ class TrackedMLFlowLogger(MLFlowLogger):
     """MLFlowLogger with the project's defaults: the resolved tracking URI, artifacts beside a local
     sqlite store, and the best/last checkpoints uploaded to the run at the end of training.
 
+    Its writes go through a BufferedClient, so a tracking server that stops answering never blocks or
+    crashes training: they are queued and retried in order. At the end, `finalize` waits up to
+    `drain_timeout` seconds for them to arrive, then saves what is still unsent under `unsent_dir`.
+
     Given the `run_id` of an existing run (resuming), metric steps that run has already recorded are not
     logged again (a run killed after its last checkpoint re-trains those steps, and MLflow would keep both),
-    and params it has are kept (MLflow refuses to change them; the new config is logged as a file)."""
+    and params it has are kept (MLflow refuses to change them; the new config is logged as a file).
+    """
 
     def __init__(
         self,
@@ -115,6 +124,8 @@ class TrackedMLFlowLogger(MLFlowLogger):
         run_id: str | None = None,
         tags: dict[str, str] | None = None,
         log_model: bool = True,
+        drain_timeout: float = 60.0,
+        unsent_dir: str = DEFAULT_UNSENT_DIR,
     ) -> None:
         uri = resolve_tracking_uri(tracking_uri)
         super().__init__(
@@ -126,6 +137,8 @@ class TrackedMLFlowLogger(MLFlowLogger):
             artifact_location=artifact_location(uri),
             run_id=run_id,
         )
+        self.drain_timeout = drain_timeout
+        self._mlflow_client = BufferedClient(self._mlflow_client, Path(unsent_dir))
         self._resumed = run_id is not None
         self._recorded_steps: dict[str, int] | None = None  # metric -> last step the run had before resuming
 
@@ -154,6 +167,20 @@ class TrackedMLFlowLogger(MLFlowLogger):
         if metrics:
             super().log_metrics(metrics, step)
 
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        """Lightning's finalize without its `get_run` (a read that fails while the server is down): queue the
+        checkpoints and the run's end, then wait for the queue to drain."""
+        if not self._initialized:
+            return
+        status = RUN_STATUS.get(status, status)
+        if self._checkpoint_callback:
+            self._scan_and_log_checkpoints(self._checkpoint_callback)
+        self._mlflow_client.set_terminated(self.run_id, status)
+        self._mlflow_client.flush(self.drain_timeout)
+        if status != "FAILED":  # on failure, the error that stopped training is the one to show
+            self._mlflow_client.raise_if_rejected()
+
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     flat = {}
@@ -171,7 +198,7 @@ class MLflowSaveConfig(SaveConfigCallback):
     flat params (`model.optimizer.init_args.lr`, ...), so runs can be compared in the UI.
 
     A resumed run (one that has params already) keeps its first config and params, which MLflow cannot
-    change: the resuming config goes to `config/<stage>-resumed-<UTC time>.yaml` (and only new keys become params)."""
+    change: the resuming config goes to `config/<stage>-resumed-<UTC time>.yaml`; only new keys become params."""
 
     def save_config(self, trainer, pl_module, stage) -> None:
         logger = trainer.logger
