@@ -74,6 +74,18 @@ class PseudocolorCLI(LightningCLI):
             )
         return parser
 
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI reads a checkpoint file's hyperparameters first: refuse an unreadable one (damaged, or
+        holding pickled code) in one sentence instead of torch's traceback."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            try:
+                checkpoint_run_id(ckpt_path)
+            except ResumeError as error:
+                sys.exit(f"error: {error}")
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         logger_config = config.trainer.logger
@@ -125,11 +137,11 @@ class PseudocolorCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the `pseudocolor` console script."""
-    args = sys.argv[1:] if args is None else args
-    if args and args[0] in TOOLS:
-        sys.exit(importlib.import_module(TOOLS[args[0]]).main(args[1:]))
-    PseudocolorCLI(args=args)
+    """Entry point of the `pseudocolor` console script (`args` None: the command line)."""
+    argv = sys.argv[1:] if args is None else args
+    if argv and argv[0] in TOOLS:
+        sys.exit(importlib.import_module(TOOLS[argv[0]]).main(argv[1:]))
+    PseudocolorCLI(args=args)  # None lets LightningCLI read sys.argv itself, without its "args and argv" warning
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ def checkpoint_run_id(path: str | Path) -> str | None:
         raise ResumeError(f"checkpoint {path} does not exist; pass an existing .ckpt file or --ckpt_path last")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # torch raises many kinds for a damaged or foreign file
-        raise ResumeError(f"{path} is not a readable Lightning checkpoint ({error}); pass another one") from error
+    except Exception as error:  # torch raises many kinds for a damaged, foreign or pickled-code file
+        raise ResumeError(
+            f"{path} is not a readable Lightning checkpoint ({type(error).__name__}: damaged, or it holds pickled "
+            "code, which is never loaded); pass another .ckpt file"
+        ) from error
     return checkpoint.get(RUN_ID_KEY)

@@ -39,6 +39,16 @@ def write_grey_photo(path: Path, height: int = 96, width: int = 128, seed: int =
     return path
 
 
+class PickledCode:
+    """Unpickling this object creates the file `marker`: what a malicious checkpoint could do."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
 @pytest.fixture(autouse=True)
 def unpinned_mlflow():
     """Lightning's MLFlowLogger pins MLflow's process-wide tracking URI; undo that after each test so the

@@ -20,3 +20,7 @@ class StepCheckpoint(ModelCheckpoint):
             save_last=True,
             enable_version_counter=False,
         )
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """No save of its own at the end: the epoch callback has written `last.ckpt` after the final validation,
+        and the last callback to save is the one whose best checkpoints MLflowLogger uploads."""

@@ -78,4 +78,5 @@ def test_fit_stops_with_a_clear_message_above_max_bad_fraction(tmp_path, trackin
     client = mlflow.MlflowClient(tracking_uri)
     [run] = client.search_runs([client.get_experiment_by_name("pseudocolor").experiment_id])
     lines = skipped_lines(client, run.info.run_id, "data/skipped_train_e000.txt", tmp_path)
-    assert sum(line.startswith(f"{SKIP_BAD}\t") for line in lines) == 5  # the first count above 0.2 x 24
+    # stopped in the batch whose bad files first made more than 0.2 x 24 (one batch can hold two of the six)
+    assert 5 <= sum(line.startswith(f"{SKIP_BAD}\t") for line in lines) <= 6

@@ -13,7 +13,7 @@ import mlflow
 import pytest
 import torch
 
-from tests.conftest import write_photo
+from tests.conftest import PickledCode, write_photo
 
 REPO = Path(__file__).resolve().parents[2]
 NUM_PHOTOS = 20  # 16 train + 4 val: 8 steps per epoch at batch 2
@@ -127,13 +127,3 @@ def test_a_checkpoint_with_pickled_code_is_refused_without_running_it(tmp_path):
     assert result.returncode != 0
     assert "evil.ckpt is not a readable Lightning checkpoint" in result.stderr.splitlines()[-1]
     assert not marker.exists()
-
-
-class PickledCode:
-    """Unpickling this object would create `marker` (what a malicious checkpoint could do)."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (Path(self.marker),))

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from lightning_modules.checkpoint_io import AtomicCheckpointIO, atomic_torch_save
+from tests.conftest import PickledCode
 
 REPO = Path(__file__).resolve().parents[2]
 ELEMENTS = 4_000_000  # 16 MB per save: a kill usually lands mid-write
@@ -68,7 +69,7 @@ def test_a_failed_save_keeps_the_previous_file_and_no_partial_one(tmp_path):
 
 def test_checkpoint_io_loads_weights_only(tmp_path):
     marker = tmp_path / "code_ran"
-    torch.save({"state_dict": {}, "payload": RunsCodeWhenUnpickled(str(marker))}, tmp_path / "evil.ckpt")
+    torch.save({"state_dict": {}, "payload": PickledCode(str(marker))}, tmp_path / "evil.ckpt")
     with pytest.raises(pickle.UnpicklingError):
         AtomicCheckpointIO().load_checkpoint(tmp_path / "evil.ckpt", weights_only=False)
     assert not marker.exists()
@@ -79,11 +80,3 @@ def test_checkpoint_io_loads_weights_only(tmp_path):
 class FailsToPickle:
     def __reduce__(self):
         raise RuntimeError("this object cannot be saved")
-
-
-class RunsCodeWhenUnpickled:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (Path(self.marker),))
