@@ -1,10 +1,12 @@
-"""The shared LightningDataModule: CPU workers decode and crop, the device converts to Lab."""
+"""The shared LightningDataModule: CPU workers decode and crop (or only read JPEG bytes for the device to decode),
+the device converts to Lab."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import kornia.augmentation as K
 import torch
@@ -12,12 +14,14 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from datamodules.decoding import DEFAULT_MAX_PIXELS
+from datamodules.device_decode import decode_jpegs, transform_decoded
 from datamodules.image_dataset import ImageFileDataset, collate_images
 from datamodules.resumable_loader import ResumableDataLoader, ResumableSampler
 from datamodules.transforms import eval_transform, to_float, train_transform
 from lightning_modules.color import rgb_to_lab
 
 PRIOR_RESOLUTION = 64
+JPEG_DECODE_MODES = ("workers", "device", "auto")
 
 
 def default_num_workers() -> int:
@@ -40,6 +44,11 @@ class ColorizationDataModule(LightningDataModule):
         augment: random resized crops and horizontal flips for training; False trains on center crops
             of `crop_size`, unflipped, so batches are deterministic (DDP equivalence tests, debugging).
         max_pixels: larger images are refused as possible decompression bombs.
+        jpeg_decode: where JPEGs are decoded. "workers": in the loader workers, with every other file (PIL).
+            "device": the workers only read the bytes of plain JPEGs (see `read_plain_jpeg`) and check their
+            header, and `on_after_batch_transfer` decodes them in one batched `torchvision.io.decode_jpeg` on the
+            batch's device (nvjpeg on a GPU), then crops / resizes there; other files are still decoded by the
+            workers. "auto": "device" when the trainer runs on CUDA, else "workers".
     """
 
     def __init__(
@@ -51,8 +60,11 @@ class ColorizationDataModule(LightningDataModule):
         skip_grey: bool = True,
         augment: bool = True,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        jpeg_decode: Literal["workers", "device", "auto"] = "workers",
     ) -> None:
         super().__init__()
+        if jpeg_decode not in JPEG_DECODE_MODES:
+            raise ValueError(f"jpeg_decode must be one of {JPEG_DECODE_MODES}, got {jpeg_decode!r}")
         self.batch_size = batch_size
         self.crop_size = crop_size
         self.eval_size = eval_size
@@ -60,6 +72,7 @@ class ColorizationDataModule(LightningDataModule):
         self.skip_grey = skip_grey
         self.augment = augment
         self.max_pixels = max_pixels
+        self.jpeg_decode = jpeg_decode
         self.flip = K.RandomHorizontalFlip()
 
     # Subclasses provide the file lists.
@@ -72,11 +85,13 @@ class ColorizationDataModule(LightningDataModule):
     def _loader(self, files: list[Path], train: bool) -> DataLoader:
         if not files:
             raise FileNotFoundError(f"{type(self).__name__} found no {'training' if train else 'evaluation'} images")
-        if train:
-            transform = train_transform(self.crop_size) if self.augment else eval_transform(self.crop_size)
-        else:
-            transform = eval_transform(self.eval_size)
-        dataset = ImageFileDataset(files, transform, skip_grey=train and self.skip_grey, max_pixels=self.max_pixels)
+        dataset = ImageFileDataset(
+            files,
+            self._transform(train),
+            skip_grey=train and self.skip_grey,
+            max_pixels=self.max_pixels,
+            read_jpegs=self.decodes_jpegs_on_device(),
+        )
         options = dict(
             batch_size=self.batch_size,
             num_workers=self.num_workers,
@@ -88,6 +103,17 @@ class ColorizationDataModule(LightningDataModule):
             return DataLoader(dataset, **options)
         sampler = ResumableSampler(dataset)
         return ResumableDataLoader(dataset, sampler=sampler, drop_last=len(sampler) > self.batch_size, **options)
+
+    def _transform(self, train: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        if train:
+            return train_transform(self.crop_size) if self.augment else eval_transform(self.crop_size)
+        return eval_transform(self.eval_size)
+
+    def decodes_jpegs_on_device(self) -> bool:
+        """Whether the loaders leave plain JPEGs to `on_after_batch_transfer` (see `jpeg_decode`)."""
+        if self.jpeg_decode == "auto":
+            return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return self.jpeg_decode == "device"
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled per epoch by a seeded, DDP-aware sampler; a checkpoint mid-epoch resumes at the next batch."""
@@ -103,11 +129,27 @@ class ColorizationDataModule(LightningDataModule):
         return self._loader(self.val_files(), train=False)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        if "encoded" in batch:
+            batch = self._decode_on_device(batch)
         rgb = to_float(batch["image"])
         if self.augment and self.trainer is not None and self.trainer.training and rgb.shape[0]:
             rgb = self.flip(rgb)
         batch["rgb"] = rgb
         batch["lab"] = rgb_to_lab(rgb)
+        return batch
+
+    def _decode_on_device(self, batch: dict) -> dict:
+        """Decode and crop the batch's undecoded JPEGs on the device of its "image" tensor and append them to
+        "image" and "paths" (after the worker-decoded ones); files that fail or are grey go to "skipped"."""
+        train = self.trainer is not None and self.trainer.training
+        device = batch["image"].device
+        images, paths, bad = decode_jpegs(batch.pop("encoded"), batch.pop("encoded_paths"), device, self.max_pixels)
+        images, paths, grey = transform_decoded(images, paths, self._transform(train), train and self.skip_grey)
+        if paths:
+            decoded = [batch["image"]] if batch["image"].shape[0] else []
+            batch["image"] = torch.cat([*decoded, images])
+            batch["paths"] = [*batch["paths"], *paths]
+        batch["skipped"] = [*batch["skipped"], *bad, *grey]
         return batch
 
     def ab_samples(self, num_images: int) -> Iterator[torch.Tensor]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 DEFAULT_MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression bombs
+FILE_REMEDY = "remove or replace the file"
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+EXIF_ORIENTATION = 0x0112
 GREY_TOLERANCE = 3.0  # mean per-pixel channel spread (8-bit levels) below which a photo counts as grey
 
 
@@ -48,18 +53,13 @@ def image_to_rgb(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(_to_rgb(ImageOps.exif_transpose(image))).copy()).permute(2, 0, 1)
 
 
-def _decode(source: str | Path | io.BytesIO, name: str, remedy: str, max_pixels: int) -> torch.Tensor:
+@contextlib.contextmanager
+def _named_errors(source: object, name: str, remedy: str) -> Iterator[None]:
+    """Turn whatever reading or decoding `source` raises into an ImageDecodeError naming `name` and `remedy`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageDecodeError(
-                        f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} "
-                        "(a possible decompression bomb); downsize it or raise max_pixels"
-                    )
-                return image_to_rgb(image)
+            yield
     except ImageDecodeError:
         raise
     except FileNotFoundError as error:
@@ -71,6 +71,21 @@ def _decode(source: str | Path | io.BytesIO, name: str, remedy: str, max_pixels:
         raise ImageDecodeError(f"{name}: not a readable image ({detail}); {remedy}") from error
 
 
+def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} "
+            "(a possible decompression bomb); downsize it or raise max_pixels"
+        )
+
+
+def _decode(source: str | Path | io.BytesIO, name: str, remedy: str, max_pixels: int) -> torch.Tensor:
+    with _named_errors(source, name, remedy), Image.open(source) as image:
+        _check_size(image, name, max_pixels)
+        return image_to_rgb(image)
+
+
 def decode_image(source: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read a photo -> (3, H, W) uint8 RGB, EXIF orientation applied.
 
@@ -78,7 +93,7 @@ def decode_image(source: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> to
     Raises ImageDecodeError, naming the file, for anything unreadable, truncated or larger than
     `max_pixels`.
     """
-    return _decode(Path(source), str(source), "remove or replace the file", max_pixels)
+    return _decode(Path(source), str(source), FILE_REMEDY, max_pixels)
 
 
 def decode_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image") -> torch.Tensor:
@@ -91,9 +106,34 @@ def decode_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: 
     return _decode(io.BytesIO(data), name, "send the bytes of a JPEG, PNG or other image file", max_pixels)
 
 
-def is_grey(image: torch.Tensor, tolerance: float = GREY_TOLERANCE) -> bool:
-    """True when a (3, H, W) uint8 image has (almost) equal channels: mean max-min spread <= tolerance."""
+def channel_spread(image: torch.Tensor) -> torch.Tensor:
+    """0-dim float tensor, on the image's device: mean max-min channel spread (8-bit levels) of a (3, H, W)
+    uint8 image, sampled on a grid of about 64 x 64 pixels."""
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"image must have shape (3, H, W), got {tuple(image.shape)}")
     small = image[:, :: max(1, image.shape[1] // 64), :: max(1, image.shape[2] // 64)].float()
-    return (small.amax(dim=0) - small.amin(dim=0)).mean().item() <= tolerance
+    return (small.amax(dim=0) - small.amin(dim=0)).mean()
+
+
+def is_grey(image: torch.Tensor, tolerance: float = GREY_TOLERANCE) -> bool:
+    """True when a (3, H, W) uint8 image has (almost) equal channels: mean max-min spread <= tolerance."""
+    return channel_spread(image).item() <= tolerance
+
+
+def read_plain_jpeg(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, int, int] | None:
+    """(bytes as a (N,) uint8 array, width, height) of a JPEG that `torchvision.io.decode_jpeg` decodes as
+    `decode_image` does: 3-channel 8-bit, no EXIF rotation, ending in its end-of-image marker. None for any other
+    file (PNG, grey or CMYK JPEG, EXIF-rotated, truncated, ...), which `decode_image` must read.
+
+    Only the header is parsed, no pixels are decoded. Raises ImageDecodeError as `decode_image` does for a
+    missing, unreadable, non-image or too large (> `max_pixels`) file.
+    """
+    name = str(path)
+    with _named_errors(path, name, FILE_REMEDY):
+        data = np.fromfile(path, dtype=np.uint8)
+    buffer = io.BytesIO(data)
+    with _named_errors(buffer, name, FILE_REMEDY), Image.open(buffer) as image:
+        _check_size(image, name, max_pixels)
+        plain = image.format == "JPEG" and image.mode == "RGB" and image.getexif().get(EXIF_ORIENTATION, 1) == 1
+        ends = data.size >= 2 and data[-2] == 0xFF and data[-1] == 0xD9
+        return (data, *image.size) if plain and ends else None
