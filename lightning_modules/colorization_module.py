@@ -59,6 +59,10 @@ class ColorizationModule(LightningModule):
         nonfinite_loss: "stop" raises on a NaN/Inf training loss; "skip" drops that batch (no update, on every
             DDP rank), counts it in `train/nonfinite_skipped` and stops only once the weights themselves are
             non-finite.
+        channels_last: keep the network's weights, and give it its inputs, in channels_last memory format
+            (faster convolutions on tensor-core GPUs, mostly with bf16).
+        compile: `torch.compile` the network once (in `configure_model`), in place, so checkpoints keep the
+            plain network's state_dict keys and load anywhere a plain one does.
     """
 
     def __init__(
@@ -75,12 +79,17 @@ class ColorizationModule(LightningModule):
         hint_sampler: HintSampler | None = None,
         val_hint_points: int = 10,
         nonfinite_loss: Literal["stop", "skip"] = "stop",
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
             raise ValueError(f"nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {nonfinite_loss!r}")
         self.save_hyperparameters(ignore=["network", "optimizer", "scheduler", "hint_sampler"])
         self.network = network if network is not None else ResidualCaffeNet()
+        if channels_last:
+            self.network.to(memory_format=torch.channels_last)
+        self.compiled = False
         if hint_sampler is not None and not getattr(self.network, "hints", False):
             raise ValueError("hint_sampler needs a network that takes hints (e.g. ResidualCaffeNet(hints=True))")
         self.hint_sampler = hint_sampler
@@ -95,10 +104,23 @@ class ColorizationModule(LightningModule):
         self.nonfinite_skipped = 0
         self.val_hint_metrics = MetricCollection({f"psnr_hints{val_hint_points}": METRICS["psnr"]()}).clone(prefix="val/")
 
+    def configure_model(self) -> None:
+        """Compile the network (with `compile`), once however many times Lightning calls this."""
+        if self.hparams.compile and not self.compiled:
+            self.network.compile()
+            self.compiled = True
+
+    def _memory_format(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
+        """A (B, C, H, W) network input in channels_last memory format with `channels_last`, else unchanged."""
+        if tensor is None or not self.hparams.channels_last:
+            return tensor
+        return tensor.contiguous(memory_format=torch.channels_last)
+
     def forward(
         self, l: torch.Tensor, local_hints: torch.Tensor | None = None, global_hint: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, 1, H, W) L in [0, 100] -> (B, 2, H/4, W/4) ab (inference)."""
+        l, local_hints = self._memory_format(l), self._memory_format(local_hints)
         return predict_ab(self.network, l, local_hints, global_hint, self.hparams.temperature)
 
     # ---------------------------------------------------------------- prior
@@ -119,7 +141,8 @@ class ColorizationModule(LightningModule):
     def _step(self, batch: dict, stage: str) -> dict:
         lab = batch["lab"]
         l, ab = lab[:, :1], lab[:, 1:]
-        logits = self.network(normalize_l(l), batch.get("local_hints"), batch.get("global_hint"))
+        network_input = self._memory_format(normalize_l(l)), self._memory_format(batch.get("local_hints"))
+        logits = self.network(*network_input, batch.get("global_hint"))
         ab_target = F.interpolate(ab, size=logits.shape[-2:], mode="area")
         ab_pred = annealed_mean(logits, self.network.ab_bins, self.hparams.temperature)
         losses = {}
