@@ -4,6 +4,9 @@ measured in one run on one machine:
     python -m experiments.benchmark --device cpu --steps 3 --fit-epochs 1
     python -m experiments.benchmark --device cuda --bf16 --channels-last --data /data/imagenet/train
 
+On CUDA, `fit` decodes JPEGs on the GPU (the datamodule's jpeg_decode="device"); --fit-decode workers measures
+the CPU-decoding fit for comparison.
+
 Prints one line per figure: images/s (or ms per image) and peak memory (CUDA allocator peak on the GPU,
 process max RSS on the CPU).
 """
@@ -163,21 +166,25 @@ class _EpochTimer(Callback):
 
 
 def bench_fit(
-    name: str, network, root: Path, size: int, batch: int, epochs: int, workers: int, device, bf16: bool
+    name: str, network, root: Path, size: int, batch: int, epochs: int, workers: int, device, bf16: bool,
+    channels_last: bool, compile_: bool, jpeg_decode: str,
 ) -> None:
     """Lightning fit on real photos, no validation or logging; the last epoch's training images/s."""
-    data = FolderDataModule(root=str(root), batch_size=batch, crop_size=size, num_workers=workers)
+    data = FolderDataModule(
+        root=str(root), batch_size=batch, crop_size=size, num_workers=workers, jpeg_decode=jpeg_decode
+    )
     timer = _EpochTimer()
     trainer = Trainer(
         accelerator=device.type, devices=1, max_epochs=epochs, limit_val_batches=0, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
         precision="bf16-mixed" if bf16 else "32-true",
     )
-    module = ColorizationModule(network=network, prior_images=64)
+    module = ColorizationModule(network=network, prior_images=64, channels_last=channels_last, compile=compile_)
     _reset_peak(device)
     trainer.fit(module, datamodule=data)
     images = len(data.train_dataloader()) * batch
-    _report(f"fit {name} on {root.name}, {size}px, batch {batch}", timer.seconds, images, device)
+    decode = "JPEGs decoded on the device" if data.decodes_jpegs_on_device() else "decoded in workers"
+    _report(f"fit {name} on {root.name}, {size}px, batch {batch}, {decode}", timer.seconds, images, device)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    parser.add_argument("--fit-decode", choices=["auto", "workers", "device"], default="auto",
+                        help="the datamodule's jpeg_decode for fit (auto: on the GPU under CUDA)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["data", "train", "fit", "infer"])
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -219,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                              args.channels_last)
         if "fit" not in args.skip:
             bench_fit(name, build(), args.data, args.train_size, args.train_batch, args.fit_epochs, workers, device,
-                      args.bf16)
+                      args.bf16, args.channels_last, args.compile, args.fit_decode)
         if "infer" not in args.skip:
             network = _prepare(build(), device, args.channels_last, args.compile)
             bench_inference(name, network, 256, 1, args.infer_repeats, device, args.bf16, args.channels_last)

@@ -40,4 +40,5 @@ def test_compiled_module_gives_the_same_colours_and_its_checkpoint_loads_into_co
     torch.save(checkpoint, tmp_path / "compiled.ckpt")
     colorizer = Colorizer.from_file(tmp_path / "compiled.ckpt")
     with torch.no_grad():
-        torch.testing.assert_close(colorizer.network(normalize_l(l)), plain.network(normalize_l(l)), atol=1e-4, rtol=1e-4)
+        expected = plain.network(normalize_l(l))
+        torch.testing.assert_close(colorizer.network(normalize_l(l)), expected, atol=1e-4, rtol=1e-4)
