@@ -50,7 +50,8 @@ from datamodules.transforms import squash_transform, to_float
 from experiments.evaluation_plots import write_plots
 from experiments.tracking import DEFAULT_EXPERIMENT, prepare_store, resolve_tracking_uri
 from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
-from lightning_modules.colorizer import Colorizer, ModelLoadError
+from lightning_modules.colorizer import ModelLoadError
+from lightning_modules.model_spec import load_colorizer
 from lightning_modules.hints import HintSampler, global_hint_from_ab
 from lightning_modules.metrics import METRICS
 
@@ -111,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--list", dest="list_file", help="ctest10k-format list of files relative to the single DATA folder"
     )
-    parser.add_argument("--model", default=GRAY, help="weights file or .ckpt, or 'gray' for the colourless baseline")
+    parser.add_argument(
+        "--model", default=GRAY,
+        help="model spec (.ckpt, weights file, models:/..., runs:/..., pretrained) or 'gray', the colourless baseline",
+    )
     parser.add_argument("--size", type=int, default=256, help="photos are resized to SIZE x SIZE (default 256)")
     parser.add_argument("--output", type=Path, help="output folder (default evaluation/<model>-<timestamp>)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
@@ -166,7 +170,7 @@ def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
 def load_model_spec(
     spec: str, device: torch.device, hints: int = 0, reference_self: bool = False
 ) -> tuple[ColorizeFn, Guidance | None]:
-    """'gray' or a weights/.ckpt path -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]
+    """'gray' or a model spec -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]
     taking optional `local_hints` / `global_hint` keywords, the Guidance to feed it or None)."""
     if hints < 0:
         raise EvaluateError(f"--hints must be >= 0, got {hints}")
@@ -175,7 +179,7 @@ def load_model_spec(
             raise EvaluateError("--hints and --reference self need a network; the gray baseline takes no hints")
         return gray_baseline, None
     try:
-        colorizer = Colorizer.from_file(spec, map_location=device).to(device)
+        colorizer = load_colorizer(spec, device)
     except ModelLoadError as error:
         raise EvaluateError(str(error)) from error
     if (hints or reference_self) and not getattr(colorizer.network, "hints", True):
