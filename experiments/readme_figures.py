@@ -21,7 +21,7 @@ from lightning_modules.regions import Region, colorize_with_regions
 
 SAMPLES = Path(__file__).resolve().parents[1] / "datamodules" / "samples"
 STRIP_PHOTOS = ("kodim03.jpg", "kodim05.jpg", "kodim14.jpg", "kodim20.jpg", "kodim23.jpg")
-REGION_PHOTO, REGION_REFERENCE = "kodim03.jpg", "kodim23.jpg"  # hats coloured from parrots
+REGION_PHOTO, REGION_REFERENCE = "kodim03.jpg", "kodim23.jpg"  # a cap coloured from parrots
 LABEL_HEIGHT = 18
 
 
@@ -64,7 +64,7 @@ def region_example(colorizer: Colorizer) -> Image.Image:
     photo, reference = decode_image(SAMPLES / REGION_PHOTO), decode_image(SAMPLES / REGION_REFERENCE)
     height, width = photo.shape[-2:]
     mask = torch.zeros(height, width, dtype=torch.bool)
-    mask[: height // 2, : width // 2] = True  # the top-left quarter
+    mask[int(0.15 * height) : int(0.62 * height), int(0.08 * width) : int(0.36 * width)] = True  # the first cap
     input_grey = grey(photo)
     automatic = colorizer.colorize_batch([input_grey])[0]
     guided = colorize_with_regions(colorizer, input_grey, [Region(mask, reference)])
