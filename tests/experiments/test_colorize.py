@@ -7,6 +7,7 @@ from PIL import Image
 
 from datamodules.decoding import decode_image
 from experiments.colorize import main
+from lightning_modules import model_spec
 from lightning_modules.color import rgb_to_lab
 from tests.conftest import write_photo
 from tests.deploy_helpers import assert_same_lightness, write_all_modes, write_weights
@@ -115,7 +116,8 @@ def test_an_input_that_matches_nothing_fails_by_name(tmp_path, weights, capsys):
     assert (tmp_path / "out" / "real.png").is_file()
 
 
-def test_missing_pretrained_model_is_a_clear_error(tmp_path, capsys):
+def test_missing_pretrained_model_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(model_spec, "PRETRAINED_WEIGHTS", tmp_path / "not-installed.pt")  # a build without it
     write_photo(tmp_path / "photo.jpg")
 
     assert colorize(tmp_path / "photo.jpg", "--output", tmp_path / "out") == 2
