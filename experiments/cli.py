@@ -116,10 +116,10 @@ class PseudocolorCLI(LightningCLI):
             return
         if config.ckpt_path == "last":
             experiment_id = find_experiment_id(*store) if store else None
-            folders = checkpoint_folders(config.trainer.default_root_dir, experiment_id, config.checkpoint.dirpath)
-            path = newest_last_checkpoint(folders)
+            root, dirpath = config.trainer.default_root_dir, config.checkpoint.dirpath
+            path = newest_last_checkpoint(checkpoint_folders(root, experiment_id, dirpath))
             if path is None:
-                where = ", ".join(str(folder) for folder in folders) or f"{config.trainer.default_root_dir}"
+                where = dirpath or Path(root, experiment_id or "<experiment id>", "*", "checkpoints")
                 raise ResumeError(f"no last checkpoint to resume from in {where}; start without --ckpt_path/--resume")
             config.ckpt_path = str(path)
         run_id = checkpoint_run_id(config.ckpt_path)
