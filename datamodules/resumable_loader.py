@@ -47,11 +47,17 @@ class ResumableDataLoader(DataLoader):
     def __init__(self, dataset: Dataset, batch_size: int, sampler: ResumableSampler, **kwargs) -> None:
         super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
         self._batches_done = 0
-        self._resume_from = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, batches done) to continue on the next pass
 
     def __iter__(self) -> Iterator:
-        self._batches_done, self._resume_from = self._resume_from, 0
-        self.sampler.skip_next(self._batches_done * self.batch_size)
+        self._batches_done = 0
+        if self._resume is not None:
+            # The checkpointed epoch's order, even where Lightning counts another epoch (a fit stopped by
+            # max_steps saves epoch + 1 with the batches of the unfinished epoch).
+            epoch, self._batches_done = self._resume
+            self._resume = None
+            self.sampler.set_epoch(epoch)
+            self.sampler.skip_next(self._batches_done * self.batch_size)
         for batch in super().__iter__():
             self._batches_done += 1
             yield batch
@@ -61,5 +67,4 @@ class ResumableDataLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Resume inside the checkpointed epoch; a finished epoch resumes at the start of the next."""
-        self.sampler.set_epoch(state["epoch"])
-        self._resume_from = state["batches_done"] if state["batches_done"] < len(self) else 0
+        self._resume = (state["epoch"], state["batches_done"]) if state["batches_done"] < len(self) else None
