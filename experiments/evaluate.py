@@ -51,9 +51,9 @@ from experiments.evaluation_plots import write_plots
 from experiments.tracking import DEFAULT_EXPERIMENT, prepare_store, resolve_tracking_uri
 from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
 from lightning_modules.colorizer import ModelLoadError
-from lightning_modules.model_spec import load_colorizer
 from lightning_modules.hints import HintSampler, global_hint_from_ab
 from lightning_modules.metrics import METRICS
+from lightning_modules.model_spec import load_colorizer
 
 GRAY = "gray"
 EXTREMES = 4  # best and worst images (by PSNR) shown on the contact sheet

@@ -93,6 +93,7 @@ class ColorizationModule(LightningModule):
         if hint_sampler is not None and not getattr(self.network, "hints", False):
             raise ValueError("hint_sampler needs a network that takes hints (e.g. ResidualCaffeNet(hints=True))")
         self.hint_sampler = hint_sampler
+        self.nonfinite_skipped = 0  # batches dropped by nonfinite_loss="skip"
         self.optimizer = optimizer
         self.scheduler = scheduler
         num_bins = self.network.ab_bins.shape[0]
@@ -101,7 +102,6 @@ class ColorizationModule(LightningModule):
         self.val_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="val/")
         self.val_gray_metrics = image_metrics(("psnr", "ssim")).clone(prefix="val/gray_")
         self.test_metrics = image_metrics(VALIDATION_METRICS).clone(prefix="test/")
-        self.nonfinite_skipped = 0
         self.val_hint_metrics = MetricCollection({f"psnr_hints{val_hint_points}": METRICS["psnr"]()}).clone(prefix="val/")
 
     def configure_model(self) -> None:
