@@ -21,6 +21,7 @@ from experiments.tracking import (
 )
 from lightning_modules.callbacks import ImageGridLogger, ShareMLflowRunId, SkippedImagesMonitor, StepCheckpoint
 from lightning_modules.colorization_module import ColorizationModule
+from lightning_modules.initial_weights import InitialWeightsError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
@@ -103,6 +104,12 @@ class PseudocolorCLI(LightningCLI):
                 self._resolve_resume(config, store if tracked else None)
             except ResumeError as error:
                 sys.exit(f"error: {error}")
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except InitialWeightsError as error:
+            sys.exit(f"error: {error}")
 
     @staticmethod
     def _resolve_resume(config, store: tuple[str | None, str] | None) -> None:

@@ -27,6 +27,7 @@ from lightning_modules.color import (
 )
 from lightning_modules.hints import HintSampler
 from lightning_modules.losses import rebalanced_cross_entropy, smooth_l1_ab, ssim_loss
+from lightning_modules.initial_weights import load_initial_weights
 from lightning_modules.metrics import METRICS, VALIDATION_METRICS, image_metrics
 from lightning_modules.networks import network_name
 from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
@@ -63,6 +64,9 @@ class ColorizationModule(LightningModule):
             (faster convolutions on tensor-core GPUs, mostly with bf16).
         compile: `torch.compile` the network once (in `configure_model`), in place, so checkpoints keep the
             plain network's state_dict keys and load anywhere a plain one does.
+        init_weights: a model spec (`pretrained`, a .ckpt or weights file, `models:/...`, `runs:/...`) whose
+            network weights start the training (fine-tuning); its network must be built like `network`.
+            A resumed checkpoint's weights replace them.
     """
 
     def __init__(
@@ -81,12 +85,15 @@ class ColorizationModule(LightningModule):
         nonfinite_loss: Literal["stop", "skip"] = "stop",
         channels_last: bool = False,
         compile: bool = False,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         if nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
             raise ValueError(f"nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {nonfinite_loss!r}")
         self.save_hyperparameters(ignore=["network", "optimizer", "scheduler", "hint_sampler"])
         self.network = network if network is not None else ResidualCaffeNet()
+        if init_weights is not None:
+            load_initial_weights(self.network, init_weights)
         if channels_last:
             self.network.to(memory_format=torch.channels_last)
         self.compiled = False
