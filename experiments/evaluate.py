@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--reference", choices=("none", "self"), default="none",
         help="self: each photo's own colour histogram as whole-image reference (default none)",
     )
+    parser.add_argument(
+        "--no-hint-spreading", dest="spread_hints", action="store_false",
+        help="leave point hints to the network alone (default: also spread along lightness edges)",
+    )
     return parser
 
 
@@ -168,10 +172,11 @@ def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def load_model_spec(
-    spec: str, device: torch.device, hints: int = 0, reference_self: bool = False
+    spec: str, device: torch.device, hints: int = 0, reference_self: bool = False, spread_hints: bool = True
 ) -> tuple[ColorizeFn, Guidance | None]:
     """'gray' or a model spec -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]
-    taking optional `local_hints` / `global_hint` keywords, the Guidance to feed it or None)."""
+    taking optional `local_hints` / `global_hint` keywords, the Guidance to feed it or None).
+    `spread_hints` False leaves point hints to the network alone (see `Colorizer`)."""
     if hints < 0:
         raise EvaluateError(f"--hints must be >= 0, got {hints}")
     if spec == GRAY:
@@ -184,6 +189,7 @@ def load_model_spec(
         raise EvaluateError(str(error)) from error
     if (hints or reference_self) and not getattr(colorizer.network, "hints", True):
         raise EvaluateError(f"{spec}: this network was built without hint inputs; drop --hints and --reference")
+    colorizer.spread_hints = spread_hints
     guidance = Guidance(hints, reference_self, colorizer.size, colorizer.network.ab_bins)
     return colorizer.colorize_rgb, (guidance if guidance.active else None)
 
@@ -340,7 +346,7 @@ def main(argv: list[str]) -> int:
             raise EvaluateError(f"--max-bad-fraction must be between 0 and 1, got {args.max_bad_fraction}")
         device = resolve_device(args.device)
         files = collect_files(args.data, args.list_file)[: args.limit]
-        colorize, guidance = load_model_spec(args.model, device, args.hints, args.reference == "self")
+        colorize, guidance = load_model_spec(args.model, device, args.hints, args.reference == "self", args.spread_hints)
         evaluation = evaluate_files(
             files, colorize, args.size, device, args.batch_size, args.workers, guidance, args.max_bad_fraction
         )
@@ -376,6 +382,7 @@ def main(argv: list[str]) -> int:
         "max_bad_fraction": args.max_bad_fraction,
         "hints": args.hints,
         "reference": args.reference,
+        "hint_spreading": args.spread_hints,
         "hint_protocol": f"{args.hints} one-pixel ground-truth ab hints per photo, uniform positions on the image "
         f"the network sees, HintSampler.points with torch.Generator seed {HINT_SEED} + file index",
     }

@@ -18,6 +18,7 @@ from torch import nn
 
 from datamodules.decoding import image_to_rgb
 from lightning_modules.color import ANNEALED_TEMPERATURE, compose_lab, lab_to_rgb_keep_l, rgb_to_lab, to_uint8
+from lightning_modules.hint_spreading import spread_hints
 from lightning_modules.networks import build_network, network_name
 from lightning_modules.prediction import predict_ab
 
@@ -37,14 +38,21 @@ class Colorizer:
         network: a registered network (e.g. ResidualCaffeNet) with trained weights.
         temperature: annealed-mean temperature.
         size: side of the square the network sees (the photo is resized to it, colour upsampled back).
+        spread_hints: spread point hints' colours along lightness edges after the network
+            (`hint_spreading.spread_hints`); False leaves point hints to the network alone.
     """
 
     def __init__(
-        self, network: nn.Module, temperature: float = ANNEALED_TEMPERATURE, size: int = DEFAULT_NETWORK_SIZE
+        self,
+        network: nn.Module,
+        temperature: float = ANNEALED_TEMPERATURE,
+        size: int = DEFAULT_NETWORK_SIZE,
+        spread_hints: bool = True,
     ) -> None:
         self.network = network.eval()
         self.temperature = temperature
         self.size = size
+        self.spread_hints = spread_hints
 
     @property
     def device(self) -> torch.device:
@@ -109,7 +117,10 @@ class Colorizer:
         self, small_l: torch.Tensor, local_hints: torch.Tensor | None = None, global_hint: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, 1, size, size) L in [0, 100] on the device -> (B, 2, size/4, size/4) ab."""
-        return predict_ab(self.network, small_l, local_hints, global_hint, self.temperature).float()
+        ab = predict_ab(self.network, small_l, local_hints, global_hint, self.temperature).float()
+        if self.spread_hints and local_hints is not None:
+            ab = spread_hints(ab, small_l, local_hints.to(ab.device))
+        return ab
 
     @torch.no_grad()
     def colorize_l(

@@ -128,7 +128,9 @@ def test_user_errors_end_in_one_sentence(photos, tmp_path, tracking_uri, capsys,
 def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos, tmp_path, tracking_uri):
     weights = Colorizer(ResidualCaffeNet(width_multiplier=0.25), size=32).save_weights(tmp_path / "tiny.pt")
     summaries = {}
-    for name, flags in {"none": [], "hints": ["--hints", "10"], "self": ["--reference", "self"]}.items():
+    runs = {"none": [], "hints": ["--hints", "10"], "network": ["--hints", "10", "--no-hint-spreading"],
+            "self": ["--reference", "self"]}
+    for name, flags in runs.items():
         output = tmp_path / name
         assert evaluate.main([str(photos), "--model", str(weights), "--output", str(output), *flags, *FAST]) == 0
         summaries[name] = json.loads((output / "summary.json").read_text())
@@ -138,10 +140,12 @@ def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos,
     assert (summaries["self"]["hints"], summaries["self"]["reference"]) == (0, "self")
     assert summaries["hints"]["psnr"] != summaries["none"]["psnr"]  # the hints reach the network
     assert summaries["self"]["psnr"] != summaries["none"]["psnr"]
+    assert (summaries["hints"]["hint_spreading"], summaries["network"]["hint_spreading"]) == (True, False)
+    assert summaries["network"]["psnr"] not in (summaries["hints"]["psnr"], summaries["none"]["psnr"])
     client = mlflow.MlflowClient(tracking_uri)
     experiment_id = client.get_experiment_by_name("pseudocolor").experiment_id
     params = [run.data.params for run in client.search_runs(experiment_id, filter_string=f"params.model = '{weights}'")]
-    assert sorted((p["hints"], p["reference"]) for p in params) == [("0", "none"), ("0", "self"), ("10", "none")]
+    assert sorted((p["hints"], p["reference"]) for p in params) == [("0", "none"), ("0", "self"), ("10", "none"), ("10", "none")]
 
 
 def test_hints_are_the_same_on_every_run():
