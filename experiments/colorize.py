@@ -8,6 +8,10 @@ colour reference) or --region MASK=REF (a mask PNG the input's size, coloured fr
 regions win), each input is coloured on its own through `regions.colorize_with_regions`, and --blend
 picks how regions meet the background (poisson, the default, or feather). A flag that does not fit
 (bad hint, unreadable reference, missing, wrongly sized or empty mask) stops the run with exit status 2.
+
+Automatic regions (`segmentation.InstanceSegmenter`, Mask R-CNN weights from --segmenter-weights):
+--box-region X0,Y0,X1,Y1=REF colours the instance detected in the box (the box itself when none is) and
+--auto-region REF the largest detected instance (nothing, with a warning naming the input, when none is).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import argparse
 import glob
 import sys
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +37,23 @@ from lightning_modules.colorizer import Colorizer, ModelLoadError
 from lightning_modules.hints import parse_hint
 from lightning_modules.model_spec import PRETRAINED, load_colorizer
 from lightning_modules.regions import PointHint, Region, colorize_with_regions
+from lightning_modules.segmentation import (
+    DEFAULT_MIN_SIZE,
+    WEIGHTS_URL,
+    Box,
+    InstanceSegmenter,
+    RegionFallbackWarning,
+    auto_region,
+    check_box,
+    parse_box,
+    regions_from_boxes,
+)
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}
 JPEG_QUALITY = 95
+SEGMENTER_MISSING = (
+    f"--box-region and --auto-region need --segmenter-weights FILE: download {WEIGHTS_URL} and pass its path"
+)
 
 
 @dataclass(frozen=True)
@@ -134,21 +153,29 @@ def colorize_jobs(colorizer: Colorizer, jobs: list[Job], batch_size: int, progre
 
 
 class GuideError(ValueError):
-    """A guidance flag (--hint, --reference, --region) that cannot be used; the message names it."""
+    """A guidance flag (--hint, --reference, --region, --box-region, ...) that cannot be used; names it."""
 
 
 @dataclass
 class Guide:
-    """Parsed guidance flags: point hints, whole-image reference and (mask file, reference) regions."""
+    """Parsed guidance flags: point hints, whole-image reference, (mask file, reference) regions,
+    (box, reference) regions and the reference of the automatic region."""
 
     hints: list[PointHint]
     reference: torch.Tensor | None
     regions: list[tuple[Path, torch.Tensor]]
     blend: str
+    boxes: list[tuple[Box, torch.Tensor]]
+    auto_reference: torch.Tensor | None
 
     @property
     def active(self) -> bool:
-        return bool(self.hints or self.reference is not None or self.regions)
+        return bool(self.hints or self.reference is not None or self.regions or self.segmenting)
+
+    @property
+    def segmenting(self) -> bool:
+        """Whether the regions need an InstanceSegmenter."""
+        return bool(self.boxes or self.auto_reference is not None)
 
 
 def _read_reference(path: str, flag: str, cache: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -160,7 +187,14 @@ def _read_reference(path: str, flag: str, cache: dict[str, torch.Tensor]) -> tor
     return cache[path]
 
 
-def parse_guide(hints: list[str], reference: str | None, regions: list[str], blend: str) -> Guide:
+def parse_guide(
+    hints: list[str],
+    reference: str | None,
+    regions: list[str],
+    blend: str,
+    boxes: Sequence[str] = (),
+    auto_region: str | None = None,
+) -> Guide:
     """The guidance flags -> Guide; raises GuideError naming the flag and file."""
     try:
         points = [parse_hint(text) for text in hints]
@@ -173,15 +207,53 @@ def parse_guide(hints: list[str], reference: str | None, regions: list[str], ble
         if not sep or not mask or not ref:
             raise GuideError(f"--region {text!r}: expected MASK.png=REFERENCE.jpg (split on the last '=')")
         pairs.append((Path(mask), _read_reference(ref, f"--region {text}", cache)))
+    box_pairs = []
+    for text in boxes:
+        box, sep, ref = text.partition("=")
+        if not sep or not ref:
+            raise GuideError(f"--box-region {text!r}: expected X0,Y0,X1,Y1=REFERENCE.jpg")
+        try:
+            box_pairs.append((parse_box(box), _read_reference(ref, f"--box-region {text}", cache)))
+        except ValueError as error:
+            raise GuideError(f"--box-region: {error}") from error
     whole = None if reference is None else _read_reference(reference, "--reference", cache)
-    return Guide(points, whole, pairs, blend)
+    auto = None if auto_region is None else _read_reference(auto_region, "--auto-region", cache)
+    return Guide(points, whole, pairs, blend, box_pairs, auto)
 
 
-def colorize_guided(colorizer: Colorizer, jobs: list[Job], guide: Guide, progress: bool = True) -> tuple[int, list[str]]:
+def _detected_regions(segmenter: InstanceSegmenter, image: torch.Tensor, guide: Guide, source: Path) -> list[Region]:
+    """The --auto-region then the --box-region regions of one input; fallbacks are reported on stderr."""
+    for box, _ in guide.boxes:
+        try:
+            check_box(box, tuple(image.shape[-2:]))
+        except ValueError as error:
+            raise GuideError(f"--box-region: {error} (input {source})") from error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RegionFallbackWarning)
+        found = None if guide.auto_reference is None else auto_region(segmenter, image, guide.auto_reference)
+        regions = [*([] if found is None else [found]), *regions_from_boxes(segmenter, image, guide.boxes)]
+    for warning in caught:
+        if issubclass(warning.category, RegionFallbackWarning):
+            tqdm.write(f"warning: {source}: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    return regions
+
+
+def colorize_guided(
+    colorizer: Colorizer,
+    jobs: list[Job],
+    guide: Guide,
+    progress: bool = True,
+    segmenter: InstanceSegmenter | None = None,
+) -> tuple[int, list[str]]:
     """Colour each job alone with the guidance -> (number written, failure messages).
 
-    Raises GuideError (naming the mask or hint) when a mask or hint does not fit an input.
+    Regions go auto, boxes, masks: later ones win where they overlap. `segmenter` is needed for box and
+    automatic regions. Raises GuideError (naming the mask, box or hint) when one does not fit an input.
     """
+    if guide.segmenting and segmenter is None:
+        raise GuideError(SEGMENTER_MISSING)
     written, failures = 0, []
     for job in tqdm(jobs, unit="img", disable=not progress):
         try:
@@ -191,7 +263,7 @@ def colorize_guided(colorizer: Colorizer, jobs: list[Job], guide: Guide, progres
             tqdm.write(f"failed: {error}", file=sys.stderr)
             continue
         size = tuple(image.shape[-2:])
-        regions = []
+        regions = _detected_regions(segmenter, image, guide, job.source) if guide.segmenting else []
         for mask_path, reference in guide.regions:
             try:
                 (mask,) = load_masks(mask_path, size)
@@ -241,6 +313,22 @@ def _parser() -> argparse.ArgumentParser:
     guided.add_argument(
         "--blend", choices=("poisson", "feather"), default="poisson", help="how regions meet the background"
     )
+    auto = parser.add_argument_group("automatic regions (Mask R-CNN; needs --segmenter-weights)")
+    auto.add_argument(
+        "--box-region", action="append", default=[], metavar="X0,Y0,X1,Y1=REF",
+        help="colour the instance detected in this box (pixels; the box itself if none is) from REF (repeatable)",
+    )
+    auto.add_argument(
+        "--auto-region", metavar="REF", help="colour the largest detected instance from REF (none found: automatic)"
+    )
+    auto.add_argument(
+        "--segmenter-weights", type=Path, metavar="FILE",
+        help=f"torchvision Mask R-CNN COCO state dict, e.g. {WEIGHTS_URL.rsplit('/', 1)[1]}",
+    )
+    auto.add_argument(
+        "--segmenter-size", type=int, default=DEFAULT_MIN_SIZE, metavar="PIXELS",
+        help=f"short side the detector resizes photos to (default {DEFAULT_MIN_SIZE}; smaller is faster on CPU)",
+    )
     return parser
 
 
@@ -250,8 +338,16 @@ def main(argv: list[str]) -> int:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
     try:
-        guide = parse_guide(args.hint, args.reference, args.region, args.blend)
-        colorizer = load_colorizer(args.model, resolve_device(args.device))
+        guide = parse_guide(args.hint, args.reference, args.region, args.blend, args.box_region, args.auto_region)
+        if guide.segmenting and args.segmenter_weights is None:
+            raise GuideError(SEGMENTER_MISSING)
+        if args.segmenter_size < 32:
+            raise GuideError(f"--segmenter-size must be at least 32 pixels, got {args.segmenter_size}")
+        device = resolve_device(args.device)
+        segmenter = (
+            InstanceSegmenter.load(args.segmenter_weights, device, args.segmenter_size) if guide.segmenting else None
+        )
+        colorizer = load_colorizer(args.model, device)
     except (ModelLoadError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -262,7 +358,7 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     if guide.active:
         try:
-            done, run_failures = colorize_guided(colorizer, todo, guide, args.progress)
+            done, run_failures = colorize_guided(colorizer, todo, guide, args.progress, segmenter)
         except GuideError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -1,4 +1,4 @@
-"""Shared fixtures: real photos written to disk, and an MLflow store private to each test."""
+"""Shared fixtures: photos and Mask R-CNN weight files written to disk, and an MLflow store per test."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import torch
 from mlflow.tracking._tracking_service import utils as tracking_utils
 from PIL import Image
+from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -70,3 +72,31 @@ def tracking_uri(tmp_path, monkeypatch) -> str:
 def requires_shared_data(folder: str):
     """Skip a test unless ../shared/data/<folder> exists (CI and developers have it; users do not)."""
     return pytest.mark.skipif(not (SHARED_DATA / folder).is_dir(), reason=f"needs {SHARED_DATA / folder}")
+
+
+def write_maskrcnn_weights(path: Path, favoured: int, score_bias: float) -> Path:
+    """A randomly initialised torchvision Mask R-CNN COCO state dict laid out like the released file.
+
+    Its class logits favour class `favoured` by `score_bias` and its masks fill their boxes: with 1
+    ("person") and 7 every proposal is a person scoring about 0.9; with 0 (background) and 20 nothing is seen.
+    """
+    torch.manual_seed(0)
+    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    with torch.no_grad():
+        model.roi_heads.box_predictor.cls_score.bias[favoured] = score_bias
+        model.roi_heads.mask_predictor.mask_fcn_logits.bias[:] = 20.0
+    # The released file was saved from FrozenBatchNorm2d layers, which keep no num_batches_tracked.
+    state = {key: value for key, value in model.state_dict().items() if not key.endswith("num_batches_tracked")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def maskrcnn_weights(tmp_path_factory) -> dict[str, Path]:
+    """Mask R-CNN weight files: "person" sees confident people everywhere, "nothing" sees nothing."""
+    folder = tmp_path_factory.mktemp("maskrcnn")
+    return {
+        "person": write_maskrcnn_weights(folder / "person.pth", favoured=1, score_bias=7.0),
+        "nothing": write_maskrcnn_weights(folder / "nothing.pth", favoured=0, score_bias=20.0),
+    }
