@@ -56,7 +56,8 @@ class ColorizationModule(LightningModule):
         hint_sampler: simulates local and global hints on training batches (the network must take
             hints); validation metrics stay automatic (no hints), so `val/psnr` remains comparable.
         val_hint_points: with a hint sampler, also log `val/psnr_hints{N}` with N ground-truth point
-            hints per image (seeded by batch index, so identical every epoch); 0 turns it off.
+            hints per image (seeded by batch index, so identical every epoch), taken by the network alone
+            (no `hint_spreading`); 0 turns it off.
         nonfinite_loss: "stop" raises on a NaN/Inf training loss; "skip" drops that batch (no update, on every
             DDP rank), counts it in `train/nonfinite_skipped` and stops only once the weights themselves are
             non-finite.
