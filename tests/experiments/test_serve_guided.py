@@ -14,7 +14,6 @@ from tests.serve_helpers import assert_colourised, invoke, invoke_guided, invoke
 
 HEIGHT, WIDTH = 90, 150
 HINT = (30, 40)
-NEAR_HINT_PX = 25  # measured over 3 photos x 3 hint positions: median distance of changed pixels 7-17 px
 
 
 def _b64(data: bytes) -> str:
@@ -46,7 +45,7 @@ def reference() -> bytes:
 
 
 @pytest.mark.slow
-def test_a_point_hint_changes_the_colours_near_it_and_keeps_size_and_lightness(server, photo):
+def test_a_point_hint_colours_its_pixel_spreads_and_keeps_size_and_lightness(server, photo):
     status, automatic = invoke(server, photo)
     assert status == 200
     status, guided = invoke_guided(server, photo, hints=f"{HINT[0]},{HINT[1]},#ff0000")
@@ -54,10 +53,12 @@ def test_a_point_hint_changes_the_colours_near_it_and_keeps_size_and_lightness(s
 
     before = assert_colourised(automatic["predictions"][0], photo).astype(int)
     after = assert_colourised(guided["predictions"][0], photo).astype(int)
-    rows, cols = np.nonzero(np.abs(after - before).max(axis=2))
-    assert len(rows) > 0, "the hint changed nothing"
-    # the tiny untrained model answers a hint weakly (1-level changes), but only around the hinted pixel
-    assert np.median(np.hypot(cols - HINT[0], rows - HINT[1])) < NEAR_HINT_PX
+    # a red click on this smooth photo spreads over it (hint_spreading; its edge stops: test_hint_spreading.py)
+    red = (after[HINT[1], HINT[0], 0] - after[HINT[1], HINT[0], 1:].mean()) - (
+        before[HINT[1], HINT[0], 0] - before[HINT[1], HINT[0], 1:].mean()
+    )
+    assert red > 20, "the hinted pixel did not turn redder"
+    assert np.abs(after - before).max(axis=2).mean() > 5, "the hint did not spread"
 
 
 @pytest.mark.slow
