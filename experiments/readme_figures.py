@@ -1,7 +1,9 @@
 """The README's pictures, from the bundled sample photos (so anyone can remake them):
 
 - `strip.png`: rows of grey input | the model's colours | the original;
-- `region.png`: grey input | region mask | reference | automatic | region coloured from the reference.
+- `region.png`: grey input | region mask | reference | automatic | region coloured from the reference;
+- `hints.png`: grey input with 10 ground-truth colour clicks | automatic | the clicks given to the network alone |
+  the clicks also spread along edges (the default) | the original.
 
 python -m experiments.readme_figures [--model pretrained] [--output experiments/figures]
 """
@@ -17,11 +19,13 @@ from PIL import Image, ImageDraw
 from datamodules.decoding import decode_image
 from lightning_modules.color import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
 from lightning_modules.colorizer import Colorizer
+from lightning_modules.hints import HintSampler
 from lightning_modules.regions import Region, colorize_with_regions
 
 SAMPLES = Path(__file__).resolve().parents[1] / "datamodules" / "samples"
 STRIP_PHOTOS = ("kodim03.jpg", "kodim05.jpg", "kodim14.jpg", "kodim20.jpg", "kodim23.jpg")
 REGION_PHOTO, REGION_REFERENCE = "kodim03.jpg", "kodim23.jpg"  # a cap coloured from parrots
+HINT_PHOTOS, HINT_COUNT = ("kodim05.jpg", "kodim14.jpg", "kodim23.jpg"), 10
 LABEL_HEIGHT = 18
 
 
@@ -73,6 +77,33 @@ def region_example(colorizer: Colorizer) -> Image.Image:
     return grid([panels], ["grey input", "region mask", "reference", "automatic", "region from reference"])
 
 
+def _mark_clicks(panel: Image.Image, hint_map: torch.Tensor, photo: torch.Tensor) -> Image.Image:
+    """Draw each click of a (3, H, W) hint map on the panel as a dot of the photo's colour there, ringed in white."""
+    draw = ImageDraw.Draw(panel)
+    for y, x in hint_map[2].nonzero().tolist():
+        colour = tuple(photo[:, y, x].tolist())
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour, outline="white", width=2)
+    return panel
+
+
+def hint_example(colorizer: Colorizer) -> Image.Image:
+    """Rows of 256 x 256 crops: clicks at seeded random positions, with the ground-truth colour there."""
+    rows = []
+    for index, name in enumerate(HINT_PHOTOS):
+        photo = decode_image(SAMPLES / name)[:, :256, :256]
+        lab = rgb_to_lab(photo[None].float() / 255)
+        hints = HintSampler().points(lab, HINT_COUNT, torch.Generator().manual_seed(index))
+        l = lab[:, :1]
+        colorizer.spread_hints = False
+        alone = colorizer.colorize_l(l, hints)[0]
+        colorizer.spread_hints = True
+        spread = colorizer.colorize_l(l, hints)[0]
+        automatic = colorizer.colorize_l(l)[0]
+        clicks = _mark_clicks(to_pil(grey(photo)), hints[0], photo)
+        rows.append([clicks, to_pil(automatic), to_pil(alone), to_pil(spread), to_pil(photo)])
+    return grid(rows, ["grey + 10 clicks", "automatic", "clicks: network alone", "clicks: spread (default)", "original"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="pretrained", help="model spec (default: the shipped model)")
@@ -80,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     colorizer = Colorizer.load(args.model, device="cpu")
     args.output.mkdir(parents=True, exist_ok=True)
-    for name, figure in (("strip.png", strip(colorizer)), ("region.png", region_example(colorizer))):
+    figures = {"strip.png": strip, "region.png": region_example, "hints.png": hint_example}
+    for name, make in figures.items():
+        figure = make(colorizer)
         figure.save(args.output / name)
         print(args.output / name)
     return 0
