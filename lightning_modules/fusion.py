@@ -20,6 +20,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from lightning_modules.conjugate_gradients import conjugate_gradients
+
 COARSEST_SIDE = 16  # grids with a shorter side are not coarsened further
 SMOOTHING_SWEEPS = 2
 COARSEST_SWEEPS = 30
@@ -104,28 +106,7 @@ def _solve_membrane(boundary: torch.Tensor, inside: torch.Tensor, tol: float, ma
     """
     level = _Level(inside, torch.ones_like(inside), boundary.dtype)
     rhs = _neighbour_sum(boundary * (1 - level.m)) * level.m
-    rhs_norm = rhs.flatten(1).norm(dim=1).max().clamp_min(torch.finfo(rhs.dtype).tiny)
-    tiny = torch.finfo(rhs.dtype).tiny
-    x = torch.zeros_like(rhs)
-    r = rhs
-    z = level.v_cycle(r)
-    p = z
-    rz = (r * z).flatten(1).sum(dim=1)
-    residual = (r.flatten(1).norm(dim=1).max() / rhs_norm).item()
-    for _ in range(max_iter):
-        if residual <= tol:
-            break
-        q = level.apply(p)
-        pq = (p * q).flatten(1).sum(dim=1)
-        alpha = torch.where(pq > 0, rz / pq.clamp_min(tiny), torch.zeros_like(pq))[:, None, None]
-        x = x + alpha * p
-        r = r - alpha * q
-        z = level.v_cycle(r)
-        rz_next = (r * z).flatten(1).sum(dim=1)
-        beta = torch.where(rz > 0, rz_next / rz.clamp_min(tiny), torch.zeros_like(rz))[:, None, None]
-        p = z + beta * p
-        rz = rz_next
-        residual = (r.flatten(1).norm(dim=1).max() / rhs_norm).item()
+    x, residual = conjugate_gradients(level.apply, level.v_cycle, rhs, tol, max_iter)
     return x * level.m + boundary * (1 - level.m), residual
 
 

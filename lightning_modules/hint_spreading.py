@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lightning_modules.color import AB_SCALE
+from lightning_modules.conjugate_gradients import conjugate_gradients
 
 HINT_WEIGHT = 10.0  # kappa: a hinted cell keeps its hint colour almost exactly
 
@@ -41,30 +42,14 @@ def _apply_system(x: torch.Tensor, diagonal: torch.Tensor, horizontal: torch.Ten
     return out
 
 
-def _conjugate_gradients(
-    rhs: torch.Tensor, diagonal: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor, iterations: int
-) -> torch.Tensor:
-    """Jacobi-preconditioned CG for each (B, 2) system at once -> (B, 2, h, w) solution."""
+def _degree(diagonal: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor) -> torch.Tensor:
+    """The system matrix's diagonal: (B, 2, h, w) diagonal terms plus each cell's summed edge weights."""
     degree = diagonal.clone()
     degree[..., :, :-1] += horizontal
     degree[..., :, 1:] += horizontal
     degree[..., :-1, :] += vertical
     degree[..., 1:, :] += vertical
-    x = torch.zeros_like(rhs)
-    residual = rhs.clone()
-    z = residual / degree
-    direction = z.clone()
-    rz = (residual * z).sum(dim=(-2, -1), keepdim=True)
-    for _ in range(iterations):
-        product = _apply_system(direction, diagonal, horizontal, vertical)
-        step = rz / (direction * product).sum(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
-        x = x + step * direction
-        residual = residual - step * product
-        z = residual / degree
-        rz_next = (residual * z).sum(dim=(-2, -1), keepdim=True)
-        direction = z + rz_next / rz.clamp_min(1e-30) * direction
-        rz = rz_next
-    return x
+    return degree
 
 
 def spread_hints(
@@ -105,5 +90,9 @@ def spread_hints(
     diagonal = decay + HINT_WEIGHT * is_hinted
     rhs = HINT_WEIGHT * is_hinted * (hint_ab - ab.float())
     horizontal, vertical = _edge_weights(F.interpolate(l.float(), size=size, mode="area"), sigma)
-    correction = _conjugate_gradients(rhs, diagonal.expand_as(rhs), horizontal, vertical, iterations)
+    diagonal = diagonal.expand_as(rhs)
+    degree = _degree(diagonal, horizontal, vertical)
+    correction, _ = conjugate_gradients(
+        lambda x: _apply_system(x, diagonal, horizontal, vertical), lambda r: r / degree, rhs, 0.0, iterations
+    )
     return ab + correction.to(ab.dtype)
