@@ -43,10 +43,10 @@ from lightning_modules.segmentation import (
     Box,
     InstanceSegmenter,
     RegionFallbackWarning,
-    auto_region,
+    box_regions,
     check_box,
+    largest_region,
     parse_box,
-    regions_from_boxes,
 )
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}
@@ -222,7 +222,8 @@ def parse_guide(
 
 
 def _detected_regions(segmenter: InstanceSegmenter, image: torch.Tensor, guide: Guide, source: Path) -> list[Region]:
-    """The --auto-region then the --box-region regions of one input; fallbacks are reported on stderr."""
+    """The --auto-region then the --box-region regions of one input, from one detection pass; fallbacks are
+    reported on stderr."""
     for box, _ in guide.boxes:
         try:
             check_box(box, tuple(image.shape[-2:]))
@@ -230,8 +231,9 @@ def _detected_regions(segmenter: InstanceSegmenter, image: torch.Tensor, guide: 
             raise GuideError(f"--box-region: {error} (input {source})") from error
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RegionFallbackWarning)
-        found = None if guide.auto_reference is None else auto_region(segmenter, image, guide.auto_reference)
-        regions = [*([] if found is None else [found]), *regions_from_boxes(segmenter, image, guide.boxes)]
+        found = segmenter.masks(image)
+        largest = None if guide.auto_reference is None else largest_region(found, guide.auto_reference)
+        regions = [*([] if largest is None else [largest]), *box_regions(found, guide.boxes)]
     for warning in caught:
         if issubclass(warning.category, RegionFallbackWarning):
             tqdm.write(f"warning: {source}: {warning.message}", file=sys.stderr)

@@ -52,12 +52,42 @@ class Detections:
         boxes: (N, 4) float (x0, y0, x1, y1) detected boxes in pixels of the image.
         scores: (N,) float in [0, 1]; nan for a box rectangle used because nothing was detected.
         labels: N COCO category names ("box" for that rectangle).
+        score_threshold: the score the instances reached, in [0, 1].
     """
 
     masks: torch.Tensor
     boxes: torch.Tensor
     scores: torch.Tensor
     labels: list[str]
+    score_threshold: float
+
+    def in_box(self, box: Box) -> Detections:
+        """The one instance whose box has the highest IoU with `box` (x0, y0, x1, y1), its mask cut to the box;
+        when no instance reaches into the box, the box rectangle itself, with a RegionFallbackWarning."""
+        size, device = tuple(self.masks.shape[-2:]), self.masks.device
+        check_box(box, size)
+        masks = self.masks & box_mask(box, size, device)
+        given = torch.tensor([box], dtype=torch.float32, device=device)
+        overlap = box_iou(self.boxes, given)[:, 0]
+        overlap[~masks.flatten(1).any(dim=1)] = 0
+        if not overlap.numel() or overlap.max() == 0:
+            warnings.warn(
+                f"no instance scoring {self.score_threshold} or more inside box {','.join(map(str, box))}; "
+                "colouring the whole box rectangle",
+                RegionFallbackWarning,
+                stacklevel=2,
+            )
+            nan = torch.tensor([float("nan")], device=device)
+            return Detections(box_mask(box, size, device)[None], given, nan, ["box"], self.score_threshold)
+        best = slice(int(overlap.argmax()), int(overlap.argmax()) + 1)  # keeps the N axis
+        return Detections(masks[best], self.boxes[best], self.scores[best], self.labels[best], self.score_threshold)
+
+    def largest(self) -> int | None:
+        """Index of the instance with the most pixels (the more confident on a tie), None when there is none."""
+        areas = self.masks.flatten(1).sum(dim=1)
+        if not self.labels or areas.max() == 0:
+            return None
+        return int(areas.argmax())  # argmax takes the first, most confident, maximum
 
 
 def parse_box(text: str) -> Box:
@@ -157,30 +187,37 @@ class InstanceSegmenter(nn.Module):
             raise ValueError(f"image must have shape (3, H, W) or (1, H, W), got {tuple(image.shape)}")
         if not 0 <= score_threshold <= 1:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
-        size = tuple(image.shape[-2:])
         if box is not None:
-            check_box(box, size)
+            check_box(box, tuple(image.shape[-2:]))
         # Inference tensors cannot be changed in place outside inference mode: work on normal copies.
-        found = {key: value.clone() for key, value in self._detect(image, score_threshold, max_regions).items()}
-        masks, boxes, scores = found["masks"][:, 0] > MASK_THRESHOLD, found["boxes"], found["scores"]
+        found = {key: value.clone().to(image.device) for key, value in self._detect(image, score_threshold, max_regions).items()}
         labels = [COCO_LABELS[i] for i in found["labels"].tolist()]
-        if box is not None:
-            masks &= box_mask(box, size, self.device)
-            given = torch.tensor([box], dtype=torch.float32, device=self.device)
-            overlap = box_iou(boxes, given)[:, 0]
-            overlap[~masks.flatten(1).any(dim=1)] = 0
-            if not overlap.numel() or overlap.max() == 0:
-                warnings.warn(
-                    f"no instance scoring {score_threshold} or more inside box {','.join(map(str, box))}; "
-                    "colouring the whole box rectangle",
-                    RegionFallbackWarning,
-                    stacklevel=2,
-                )
-                masks, boxes, scores, labels = box_mask(box, size)[None], given, torch.tensor([float("nan")]), ["box"]
-            else:
-                best = slice(int(overlap.argmax()), int(overlap.argmax()) + 1)  # keeps the N axis
-                masks, boxes, scores, labels = masks[best], boxes[best], scores[best], labels[best]
-        return Detections(masks.to(image.device), boxes.to(image.device), scores.to(image.device), labels)
+        detections = Detections(found["masks"][:, 0] > MASK_THRESHOLD, found["boxes"], found["scores"], labels, score_threshold)
+        return detections if box is None else detections.in_box(box)
+
+
+def box_regions(found: Detections, boxes: Sequence[tuple[Box, torch.Tensor]]) -> list[Region]:
+    """(box, (3, h, w) reference) pairs -> one Region per box from the instances `found` in the image: the
+    instance in the box, else the box rectangle (see `Detections.in_box`)."""
+    regions = []
+    for box, reference in boxes:
+        selected = found.in_box(box)
+        regions.append(Region(selected.masks[0], reference, name=f"box {','.join(map(str, box))} ({selected.labels[0]})"))
+    return regions
+
+
+def largest_region(found: Detections, reference: torch.Tensor) -> Region | None:
+    """The largest of the instances `found` as a Region coloured from `reference` (3, h, w); None, with a
+    RegionFallbackWarning, when there is none."""
+    largest = found.largest()
+    if largest is None:
+        warnings.warn(
+            f"no instance scoring {found.score_threshold} or more was detected; colouring automatically",
+            RegionFallbackWarning,
+            stacklevel=2,
+        )
+        return None
+    return Region(found.masks[largest], reference, name=f"auto region ({found.labels[largest]})")
 
 
 def regions_from_boxes(
@@ -189,27 +226,13 @@ def regions_from_boxes(
     boxes: Sequence[tuple[Box, torch.Tensor]],
     score_threshold: float = 0.5,
 ) -> list[Region]:
-    """(box, (3, h, w) reference) pairs -> one Region per box: the instance in the box, else the box rectangle."""
-    regions = []
-    for box, reference in boxes:
-        found = segmenter.masks(image, box=box, score_threshold=score_threshold)
-        regions.append(Region(found.masks[0], reference, name=f"box {','.join(map(str, box))} ({found.labels[0]})"))
-    return regions
+    """Detect once in `image`, then one Region per (box, reference) pair (see `box_regions`)."""
+    return box_regions(segmenter.masks(image, score_threshold=score_threshold), boxes)
 
 
 def auto_region(
     segmenter: InstanceSegmenter, image: torch.Tensor, reference: torch.Tensor, score_threshold: float = 0.5
 ) -> Region | None:
-    """The largest detected instance (most pixels; the more confident on a tie) as a Region coloured from
-    `reference` (3, h, w); None, with a RegionFallbackWarning, when nothing scores `score_threshold`."""
-    found = segmenter.masks(image, score_threshold=score_threshold)
-    areas = found.masks.flatten(1).sum(dim=1)
-    if not found.labels or areas.max() == 0:
-        warnings.warn(
-            f"no instance scoring {score_threshold} or more was detected; colouring automatically",
-            RegionFallbackWarning,
-            stacklevel=2,
-        )
-        return None
-    largest = int(areas.argmax())  # argmax takes the first, most confident, maximum
-    return Region(found.masks[largest], reference, name=f"auto region ({found.labels[largest]})")
+    """The largest instance detected in `image` (most pixels; the more confident on a tie) as a Region coloured
+    from `reference` (3, h, w); None, with a RegionFallbackWarning, when nothing scores `score_threshold`."""
+    return largest_region(segmenter.masks(image, score_threshold=score_threshold), reference)

@@ -7,6 +7,7 @@ from PIL import Image
 
 from experiments.colorize import main
 from lightning_modules.color import rgb_to_lab
+from lightning_modules.segmentation import InstanceSegmenter
 from tests.conftest import write_photo
 from tests.deploy_helpers import tiny_colorizer
 
@@ -97,3 +98,18 @@ def test_bad_flags_exit_2_with_one_line_naming_them(
     assert message in error and "Traceback" not in error
     assert len(error.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_an_auto_region_and_two_boxes_cost_one_detection_per_photo(
+    tmp_path, photos, weights, maskrcnn_weights, monkeypatch
+):
+    source, reference = photos
+    calls = []
+    detect = InstanceSegmenter._detect
+    monkeypatch.setattr(InstanceSegmenter, "_detect", lambda self, *a: calls.append(1) or detect(self, *a))
+    status = colorize(
+        source, "--output", tmp_path / "out", "--model", weights, "--segmenter-weights", maskrcnn_weights["person"],
+        "--auto-region", reference,
+        "--box-region", f"10,10,100,100={reference}", "--box-region", f"50,40,200,150={reference}",
+    )
+    assert status == 0 and len(calls) == 1  # Mask R-CNN costs seconds per pass on a CPU
