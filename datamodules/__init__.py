@@ -1,7 +1,5 @@
-"""LightningDataModules for colorization: ImageNet, any photo folder, and the bundled samples."""
+"""Data: decoding any photo to RGB, colour-space conversion, masks, and the LightningDataModules.
 
-from datamodules.colorization_datamodule import ColorizationDataModule
-from datamodules.folder_datamodule import FolderDataModule
-from datamodules.imagenet_datamodule import ImageNetDataModule
-
-__all__ = ["ColorizationDataModule", "FolderDataModule", "ImageNetDataModule"]
+Import the DataModules from their modules (`pseudocolor.datamodules.folder_datamodule.FolderDataModule`, ...):
+this package's own import stays free of Lightning, so inference can use decoding and colour conversion alone.
+"""

@@ -13,12 +13,13 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
-from datamodules.decoding import DEFAULT_MAX_PIXELS
-from datamodules.device_decode import decode_jpegs, transform_decoded
-from datamodules.image_dataset import ImageFileDataset, collate_images
-from datamodules.resumable_loader import ResumableDataLoader, ResumableSampler
-from datamodules.transforms import eval_transform, to_float, train_transform
-from lightning_modules.color import rgb_to_lab
+from pseudocolor.datamodules.color_space import rgb_to_lab
+from pseudocolor.datamodules.decoding import DEFAULT_MAX_PIXELS
+from pseudocolor.datamodules.device_decode import decode_jpegs, transform_decoded
+from pseudocolor.datamodules.errors import PseudocolorError
+from pseudocolor.datamodules.image_dataset import ImageFileDataset, collate_images
+from pseudocolor.datamodules.resumable_loader import ResumableDataLoader, ResumableSampler
+from pseudocolor.datamodules.transforms import eval_transform, to_float, train_transform
 
 PRIOR_RESOLUTION = 64
 JPEG_DECODE_MODES = ("workers", "device", "auto")
@@ -64,7 +65,7 @@ class ColorizationDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         if jpeg_decode not in JPEG_DECODE_MODES:
-            raise ValueError(f"jpeg_decode must be one of {JPEG_DECODE_MODES}, got {jpeg_decode!r}")
+            raise PseudocolorError(f"jpeg_decode must be one of {JPEG_DECODE_MODES}, got {jpeg_decode!r}")
         self.batch_size = batch_size
         self.crop_size = crop_size
         self.eval_size = eval_size

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pseudocolor.datamodules.errors import PseudocolorError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 DEFAULT_MAX_PIXELS = 40_000_000  # larger images are refused as possible decompression bombs
 FILE_REMEDY = "remove or replace the file"
@@ -20,7 +22,7 @@ EXIF_ORIENTATION = 0x0112
 GREY_TOLERANCE = 3.0  # mean per-pixel channel spread (8-bit levels) below which a photo counts as grey
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(PseudocolorError):
     """A file that cannot be used as a photo; the message names the file and what to do."""
 
 

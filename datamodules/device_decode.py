@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from datamodules.decoding import GREY_TOLERANCE, ImageDecodeError, channel_spread, decode_image
-from datamodules.image_dataset import SKIP_BAD, SKIP_GREY
+from pseudocolor.datamodules.decoding import GREY_TOLERANCE, ImageDecodeError, channel_spread, decode_image
+from pseudocolor.datamodules.image_dataset import SKIP_BAD, SKIP_GREY
 
 
 def decode_jpegs(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from datamodules.colorization_datamodule import ColorizationDataModule
-from datamodules.decoding import list_images
-
-SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+from pseudocolor.datamodules.colorization_datamodule import ColorizationDataModule
+from pseudocolor.datamodules.decoding import list_images
+from pseudocolor.datamodules.errors import PseudocolorError
+from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
 
 
 class FolderDataModule(ColorizationDataModule):
@@ -33,7 +33,7 @@ class FolderDataModule(ColorizationDataModule):
         super().__init__(**kwargs)
         self.save_hyperparameters()
         if not 0 < val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+            raise PseudocolorError(f"val_fraction must be in (0, 1), got {val_fraction}")
         self.root = Path(root) if root is not None else SAMPLES_DIR
         self.val_root = Path(val_root) if val_root is not None else None
         self.val_fraction = val_fraction

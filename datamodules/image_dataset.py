@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.decoding import (
+from pseudocolor.datamodules.decoding import (
     DEFAULT_MAX_PIXELS,
     JPEG_EXTENSIONS,
     ImageDecodeError,
@@ -43,7 +43,7 @@ class ImageFileDataset(Dataset):
 
     With `read_jpegs`, a JPEG that `torchvision.io.decode_jpeg` decodes exactly (see `read_plain_jpeg`) is not
     decoded here: its item has "image" None and "encoded" its file's bytes ((N,) uint8 numpy array), after
-    the size checks of its header; grey and transform are then the decoder's job (`datamodules.device_decode`).
+    the size checks of its header; grey and transform are then the decoder's job (`pseudocolor.datamodules.device_decode`).
     """
 
     def __init__(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datamodules.colorization_datamodule import ColorizationDataModule
-from datamodules.decoding import list_images
+from pseudocolor.datamodules.colorization_datamodule import ColorizationDataModule
+from pseudocolor.datamodules.decoding import list_images
 
 
 def read_list_file(list_file: str | Path, val_dir: Path) -> list[Path]:

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from pseudocolor.datamodules.errors import PseudocolorError
+
 FILE_REMEDY = "pass a PNG the image's size"
 
 
-class MaskLoadError(ValueError):
+class MaskLoadError(PseudocolorError):
     """A mask (file or bytes) that cannot be used; the message names it and what to do."""
 
 

@@ -1,154 +1,43 @@
-"""The `pseudocolor` command: LightningCLI's fit/validate/test/predict plus the project's own tools."""
+"""The `pseudocolor` command: LightningCLI's fit/validate/test/predict plus the project's own tools.
+
+Each subcommand imports only what it needs: `colorize`, `evaluate`, `register` and `export` start without
+Lightning; fit/validate/test/predict load LightningCLI.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import MLFlowLogger
+from pseudocolor.datamodules.errors import PseudocolorError
 
-from datamodules.colorization_datamodule import ColorizationDataModule
-from experiments.resume import ResumeError, checkpoint_folders, checkpoint_run_id, newest_last_checkpoint
-from experiments.tracking import (
-    MLflowSaveConfig,
-    find_experiment_id,
-    is_launcher_rank,
-    prepare_store,
-    wait_for_store,
-)
-from lightning_modules.callbacks import ImageGridLogger, ShareMLflowRunId, SkippedImagesMonitor, StepCheckpoint
-from lightning_modules.colorization_module import ColorizationModule
-from lightning_modules.initial_weights import InitialWeightsError
+USER_ERROR_STATUS = 2
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
-LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 # Subcommands that are not LightningCLI's: name -> module whose `main(argv) -> int` runs it.
 TOOLS = {
-    "evaluate": "experiments.evaluate",
-    "colorize": "experiments.colorize",
-    "register": "experiments.register",
-    "export": "experiments.export",
+    "evaluate": "pseudocolor.experiments.commands.evaluate",
+    "colorize": "pseudocolor.experiments.commands.colorize",
+    "register": "pseudocolor.experiments.commands.register",
+    "export": "pseudocolor.experiments.commands.export",
 }
 
 
-class PseudocolorCLI(LightningCLI):
-    """LightningCLI with the default config, MLflow config logging and the always-on callbacks."""
-
-    def __init__(self, args: list[str] | None = None) -> None:
-        super().__init__(
-            ColorizationModule,
-            ColorizationDataModule,
-            subclass_mode_data=True,
-            save_config_callback=MLflowSaveConfig,
-            save_config_kwargs={"save_to_log_dir": False},
-            parser_kwargs={name: {"default_config_files": [str(DEFAULT_CONFIG)]} for name in LIGHTNING_SUBCOMMANDS},
-            args=args,
-            auto_configure_optimizers=False,  # the module takes optimizer/scheduler callables itself
-        )
-
-    def add_arguments_to_parser(self, parser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults(
-            {
-                "checkpoint.monitor": "val/psnr",
-                "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
-                "checkpoint.filename": "best-{epoch:03d}",
-                "checkpoint.enable_version_counter": False,  # one last.ckpt, shared with step_checkpoint
-            }
-        )
-        parser.add_lightning_class_args(StepCheckpoint, "step_checkpoint")
-        parser.link_arguments("checkpoint.dirpath", "step_checkpoint.dirpath")
-        parser.add_lightning_class_args(ImageGridLogger, "image_grid")
-        parser.add_lightning_class_args(SkippedImagesMonitor, "skipped_images")
-        parser.add_lightning_class_args(ShareMLflowRunId, "share_run_id")
-
-    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if subcommand == "fit":  # LightningCLI has no public per-subcommand hook
-            parser.add_argument(
-                "--resume", action="store_true", help="continue the newest run of the experiment (= --ckpt_path last)"
-            )
-        return parser
-
-    def _parse_ckpt_path(self) -> None:
-        """LightningCLI reads a checkpoint file's hyperparameters first: refuse an unreadable one (damaged, or
-        holding pickled code) in one sentence instead of torch's traceback."""
-        subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt_path and Path(ckpt_path).is_file():
-            try:
-                checkpoint_run_id(ckpt_path)
-            except ResumeError as error:
-                sys.exit(f"error: {error}")
-        super()._parse_ckpt_path()
-
-    def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
-        logger_config = config.trainer.logger
-        tracked = bool(logger_config) and "MLFlowLogger" in str(logger_config.class_path)
-        if tracked:
-            init_args = logger_config.init_args
-            store = (init_args.get("tracking_uri"), init_args.get("experiment_name", "pseudocolor"))
-            # Rank 0 alone creates/migrates the store; other ranks wait for it before their logger opens it.
-            if is_launcher_rank():
-                prepare_store(*store)
-            else:
-                wait_for_store(*store)
-        if self.subcommand == "fit":
-            try:
-                self._resolve_resume(config, store if tracked else None)
-            except ResumeError as error:
-                sys.exit(f"error: {error}")
-
-    def instantiate_classes(self) -> None:
-        try:
-            super().instantiate_classes()
-        except InitialWeightsError as error:
-            sys.exit(f"error: {error}")
-
-    @staticmethod
-    def _resolve_resume(config, store: tuple[str | None, str] | None) -> None:
-        """`--resume` / `--ckpt_path last`: the newest last checkpoint of the experiment; with any checkpoint
-        file, training continues in the MLflow run that wrote it (unless the logger names a run)."""
-        if config.get("resume"):
-            if config.ckpt_path not in (None, "last"):
-                raise ResumeError(f"--resume continues the newest run; drop it or --ckpt_path {config.ckpt_path}")
-            config.ckpt_path = "last"
-        if config.ckpt_path in (None, "best", "hpc", "registry"):
-            return
-        if config.ckpt_path == "last":
-            experiment_id = find_experiment_id(*store) if store else None
-            root, dirpath = config.trainer.default_root_dir, config.checkpoint.dirpath
-            path = newest_last_checkpoint(checkpoint_folders(root, experiment_id, dirpath))
-            if path is None:
-                where = dirpath or Path(root, experiment_id or "<experiment id>", "*", "checkpoints")
-                raise ResumeError(f"no last checkpoint to resume from in {where}; start without --ckpt_path/--resume")
-            config.ckpt_path = str(path)
-        run_id = checkpoint_run_id(config.ckpt_path)
-        if store and run_id and config.trainer.logger.init_args.get("run_id") is None:
-            config.trainer.logger.init_args["run_id"] = run_id
-
-    def after_fit(self) -> None:
-        logger = self.trainer.logger
-        if self.trainer.is_global_zero and isinstance(logger, MLFlowLogger):
-            print(
-                f"\nMLflow run {logger.run_id} in experiment '{logger._experiment_name}' at {logger._tracking_uri}\n"
-                f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}\n"
-                f"look at it with: mlflow ui --backend-store-uri {logger._tracking_uri}"
-            )
-
-
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the `pseudocolor` console script (`args` None: the command line)."""
+    """Entry point of the `pseudocolor` console script (`args` None: the command line).
+
+    An input the user can fix (PseudocolorError) ends in its one sentence and exit status 2; anything else is a
+    bug and keeps its traceback.
+    """
     argv = sys.argv[1:] if args is None else args
-    if argv and argv[0] in TOOLS:
-        sys.exit(importlib.import_module(TOOLS[argv[0]]).main(argv[1:]))
-    PseudocolorCLI(args=args)  # None lets LightningCLI read sys.argv itself, without its "args and argv" warning
+    try:
+        if argv and argv[0] in TOOLS:
+            sys.exit(importlib.import_module(TOOLS[argv[0]]).main(argv[1:]))
+        from pseudocolor.experiments.lightning_cli import PseudocolorCLI
+
+        PseudocolorCLI(args=args)  # None lets LightningCLI read sys.argv itself, without its "args and argv" warning
+    except PseudocolorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(USER_ERROR_STATUS)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import torch
-
-from lightning_modules.callbacks.run_id import RUN_ID_KEY
+from pseudocolor.datamodules.errors import PseudocolorError
+from pseudocolor.lightning_modules.inference.weights import ModelLoadError, load_weights_only
+from pseudocolor.lightning_modules.training.callbacks.run_id import RUN_ID_KEY
 
 LAST_CHECKPOINT_PATTERN = "last*.ckpt"
 
 
-class ResumeError(Exception):
+class ResumeError(PseudocolorError):
     """No checkpoint to resume from, or one that cannot be read; the message says what to do."""
 
 
@@ -40,10 +40,7 @@ def checkpoint_run_id(path: str | Path) -> str | None:
     if not path.is_file():
         raise ResumeError(f"checkpoint {path} does not exist; pass an existing .ckpt file or --ckpt_path last")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # torch raises many kinds for a damaged, foreign or pickled-code file
-        raise ResumeError(
-            f"{path} is not a readable Lightning checkpoint ({type(error).__name__}: damaged, or it holds pickled "
-            "code, which is never loaded); pass another .ckpt file"
-        ) from error
+        checkpoint = load_weights_only(path, "checkpoint")
+    except ModelLoadError as error:
+        raise ResumeError(str(error)) from None
     return checkpoint.get(RUN_ID_KEY)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules.decoding import DEFAULT_MAX_PIXELS
-from datamodules.image_dataset import MIN_SIDE, SKIP_BAD, SKIP_GREY
+from pseudocolor.datamodules.decoding import DEFAULT_MAX_PIXELS
+from pseudocolor.datamodules.image_dataset import MIN_SIDE, SKIP_BAD, SKIP_GREY
 from tests.conftest import colourful_array, write_grey_photo, write_photo
 
 USED = "used"

@@ -9,10 +9,10 @@ import torch
 from lightning.pytorch import Trainer
 from PIL import Image
 
-from lightning_modules.color import rgb_to_lab
-from lightning_modules.colorization_module import ColorizationModule
-from lightning_modules.colorizer import Colorizer
-from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.datamodules.color_space import rgb_to_lab
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.lightning_modules.training.colorization_module import ColorizationModule
 from tests.conftest import colourful_array
 
 TINY_SIZE = 64  # network resolution of the test models: cheap on 2 CPU cores

@@ -9,8 +9,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from datamodules.decoding import decode_image_bytes
-from experiments.load_test import post, request_body
+from pseudocolor.datamodules.decoding import decode_image_bytes
+from pseudocolor.experiments.scripts.load_test import post, request_body
 from tests.deploy_helpers import assert_same_lightness
 
 TIMEOUT_S = 60

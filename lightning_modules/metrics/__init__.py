@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from torchmetrics import MetricCollection
 
-from lightning_modules.metrics.base import PerImageMean
-from lightning_modules.metrics.color_difference import CIEDE2000, AbErrorAUC, ab_error_auc, ciede2000, delta_e_ciede2000
-from lightning_modules.metrics.fidelity import (
+from pseudocolor.lightning_modules.metrics.base import PerImageMean
+from pseudocolor.lightning_modules.metrics.color_difference import (
+    CIEDE2000,
+    AbErrorAUC,
+    ab_error_auc,
+    ciede2000,
+    delta_e_ciede2000,
+)
+from pseudocolor.lightning_modules.metrics.fidelity import (
     SSIM,
     ImageMatchingError,
     LightnessSSIM,
@@ -23,7 +29,7 @@ from lightning_modules.metrics.fidelity import (
     ssim_l,
     ssim_rgb,
 )
-from lightning_modules.metrics.statistics import (
+from pseudocolor.lightning_modules.metrics.statistics import (
     Colorfulness,
     ColorfulnessDifference,
     Entropy,

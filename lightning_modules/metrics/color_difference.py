@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from lightning_modules.color import rgb_to_lab
-from lightning_modules.metrics.base import PerImageMean, check_images
+from pseudocolor.datamodules.color_space import rgb_to_lab
+from pseudocolor.lightning_modules.metrics.base import PerImageMean, check_images
 
 AUC_MAX_THRESHOLD = 150  # ab distance where the cumulative error curve stops (Zhang et al. 2016)
 _POW25_7 = 25.0**7

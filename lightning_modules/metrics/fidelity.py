@@ -7,8 +7,8 @@ import kornia
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from lightning_modules.color import rgb_to_lab
-from lightning_modules.metrics.base import PerImageMean, check_images
+from pseudocolor.datamodules.color_space import rgb_to_lab
+from pseudocolor.lightning_modules.metrics.base import PerImageMean, check_images
 
 MAX_VALUE = 255.0
 SSIM_SIGMA = 1.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from lightning_modules.metrics.base import PerImageMean, check_image
+from pseudocolor.lightning_modules.metrics.base import PerImageMean, check_image
 
 LEVELS = 256
 COLORFULNESS_MEAN_WEIGHT = 0.3

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_modules.color import AB_GRID, gamut_ab_bins
+from pseudocolor.lightning_modules.ab_encoding import AB_GRID, gamut_ab_bins
 
 # (output channels, convolutions, stride of the last one, dilation) of blocks 1-7.
 BLOCKS = ((64, 2, 2, 1), (128, 2, 2, 1), (256, 3, 2, 1), (512, 3, 1, 1), (512, 3, 1, 2), (512, 3, 1, 2), (512, 3, 1, 1))
@@ -60,6 +60,10 @@ class ECCV16Net(nn.Module):
     @property
     def num_bins(self) -> int:
         return self.ab_bins.shape[0]
+
+    @property
+    def takes_hints(self) -> bool:
+        return False
 
     def config(self) -> dict:
         """Plain constructor arguments: rebuild with `ECCV16Net(**config)`."""

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_modules.color import AB_GRID, gamut_ab_bins
-from lightning_modules.networks.blocks import ConvBNReLU, ResidualBlock, UpFuse
+from pseudocolor.lightning_modules.ab_encoding import AB_GRID, gamut_ab_bins
+from pseudocolor.lightning_modules.networks.blocks import ConvBNReLU, ResidualBlock, UpFuse
 
 CAFFENET_WIDTHS = (96, 256, 384, 384, 256)
 LOCAL_HINT_CHANNELS = 3  # a, b (normalised) and the hint mask
@@ -64,6 +64,10 @@ class ResidualCaffeNet(nn.Module):
     @property
     def num_bins(self) -> int:
         return self.ab_bins.shape[0]
+
+    @property
+    def takes_hints(self) -> bool:
+        return self.hints
 
     def config(self) -> dict:
         """Plain constructor arguments: rebuild with `ResidualCaffeNet(**config)`."""

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from datamodules.image_dataset import SKIP_BAD, ImageFileDataset
-from datamodules.transforms import eval_transform, squash_transform, train_transform
+from pseudocolor.datamodules.image_dataset import SKIP_BAD, ImageFileDataset
+from pseudocolor.datamodules.transforms import eval_transform, squash_transform, train_transform
 from tests.bad_photos import USED, file_permissions_enforced, write_zoo
 
 CROP = 128

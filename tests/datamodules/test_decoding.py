@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.decoding import ImageDecodeError, decode_image, is_grey, list_images
+from pseudocolor.datamodules.decoding import ImageDecodeError, decode_image, is_grey, list_images
 from tests.bad_photos import file_permissions_enforced
 from tests.conftest import colourful_array, write_photo
 

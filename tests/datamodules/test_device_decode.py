@@ -7,11 +7,12 @@ import pytest
 import torch
 from lightning.pytorch import Callback, Trainer
 
-from datamodules.folder_datamodule import FolderDataModule
-from datamodules.image_dataset import SKIP_BAD, SKIP_GREY
-from lightning_modules.callbacks.step_checkpoint import StepCheckpoint
-from lightning_modules.colorization_module import ColorizationModule
-from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.datamodules.errors import PseudocolorError
+from pseudocolor.datamodules.folder_datamodule import FolderDataModule
+from pseudocolor.datamodules.image_dataset import SKIP_BAD, SKIP_GREY
+from pseudocolor.lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.lightning_modules.training.callbacks.step_checkpoint import StepCheckpoint
+from pseudocolor.lightning_modules.training.colorization_module import ColorizationModule
 from tests.bad_photos import USED, file_permissions_enforced, write_zoo
 from tests.conftest import write_photo
 
@@ -118,7 +119,7 @@ def test_auto_decodes_in_the_workers_on_a_cpu_trainer(tmp_path):
     data = attach(datamodule(tmp_path, "auto"), training=True)
     assert not data.decodes_jpegs_on_device()
     assert "encoded" not in next(iter(data.train_dataloader()))
-    with pytest.raises(ValueError, match="jpeg_decode must be one of"):
+    with pytest.raises(PseudocolorError, match="jpeg_decode must be one of"):
         datamodule(tmp_path, "gpu")
 
 

@@ -1,6 +1,8 @@
 import pytest
 
-from datamodules.folder_datamodule import SAMPLES_DIR, FolderDataModule
+from pseudocolor.datamodules.errors import PseudocolorError
+from pseudocolor.datamodules.folder_datamodule import FolderDataModule
+from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
 from tests.conftest import write_photo
 
 
@@ -31,7 +33,7 @@ def test_separate_val_folder(tmp_path):
 def test_empty_folder_and_bad_fraction_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no photos"):
         FolderDataModule(str(tmp_path)).train_files()
-    with pytest.raises(ValueError, match="val_fraction"):
+    with pytest.raises(PseudocolorError, match="val_fraction"):
         FolderDataModule(str(tmp_path), val_fraction=1.5)
 
 

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from datamodules.image_dataset import SKIP_BAD, SKIP_GREY
-from datamodules.imagenet_datamodule import ImageNetDataModule
+from pseudocolor.datamodules.image_dataset import SKIP_BAD, SKIP_GREY
+from pseudocolor.datamodules.imagenet_datamodule import ImageNetDataModule
 from tests.conftest import write_grey_photo, write_photo
 
 WNIDS = ["n01440764", "n02102040"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.masks import MaskLoadError, decode_mask_bytes, load_masks
+from pseudocolor.datamodules.masks import MaskLoadError, decode_mask_bytes, load_masks
 
 
 def _save(path, array, mode=None):

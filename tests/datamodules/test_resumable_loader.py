@@ -4,9 +4,9 @@ from pathlib import Path
 
 from lightning.pytorch import Callback, Trainer, seed_everything
 
-from datamodules.folder_datamodule import FolderDataModule
-from lightning_modules.colorization_module import ColorizationModule
-from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.datamodules.folder_datamodule import FolderDataModule
+from pseudocolor.lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.lightning_modules.training.colorization_module import ColorizationModule
 
 
 class FilesPerStep(Callback):

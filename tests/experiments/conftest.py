@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from experiments.register import main as register
+from pseudocolor.experiments.commands.register import main as register
 from tests.deploy_helpers import write_weights
 
 MAX_PIXELS = 100_000  # the served limit: a 400x300 photo is refused

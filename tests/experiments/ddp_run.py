@@ -14,7 +14,7 @@ from lightning.pytorch import Callback
 from torch import nn
 from torch.distributed.nn.functional import all_reduce
 
-from experiments.cli import main
+from pseudocolor.experiments.cli import main
 
 
 class CpuSyncBatchNorm2d(nn.BatchNorm2d):

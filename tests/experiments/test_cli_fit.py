@@ -5,8 +5,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from experiments.cli import CONFIG_DIR, main
-from lightning_modules.colorizer import Colorizer
+from pseudocolor.experiments.cli import main
+from pseudocolor.experiments.lightning_cli import CONFIG_DIR
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from tests.conftest import requires_shared_data, write_photo
 
 FAST = ["--trainer.limit_train_batches", "2", "--data.init_args.crop_size", "64", "--data.init_args.eval_size", "64"]
@@ -32,7 +33,7 @@ def test_default_fit_leaves_a_complete_finished_run(tmp_path, monkeypatch):
     assert run.info.status == "FINISHED"
     assert run.data.params["model.optimizer.init_args.lr"] == "0.002"
     assert run.data.params["model.l1_weight"] == "10.0"
-    assert run.data.params["data.class_path"] == "datamodules.FolderDataModule"
+    assert run.data.params["data.class_path"] == "pseudocolor.datamodules.folder_datamodule.FolderDataModule"
     for metric in ("val/psnr", "val/ssim", "val/gray_psnr"):
         assert len(client.get_metric_history(run.info.run_id, metric)) == 2
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) >= 2
@@ -41,7 +42,7 @@ def test_default_fit_leaves_a_complete_finished_run(tmp_path, monkeypatch):
     assert {"val/grid_e000.png", "val/grid_e001.png"} <= set(artifacts)
     assert "last/last.ckpt" in artifacts
     checkpoint = Path(client.download_artifacts(run.info.run_id, "last/last.ckpt", str(tmp_path / "download")))
-    assert Colorizer.from_file(checkpoint).network.width_multiplier == 0.5
+    assert Colorizer.load(checkpoint).network.width_multiplier == 0.5
 
 
 @pytest.mark.slow

@@ -5,10 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.decoding import decode_image
-from experiments.colorize import main
-from lightning_modules import model_spec
-from lightning_modules.color import rgb_to_lab
+from pseudocolor.datamodules.color_space import rgb_to_lab
+from pseudocolor.datamodules.decoding import decode_image
+from pseudocolor.experiments.commands.colorize import main
+from pseudocolor.lightning_modules.inference import model_spec
 from tests.conftest import write_photo
 from tests.deploy_helpers import assert_same_lightness, write_all_modes, write_weights
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from experiments.colorize import main
-from lightning_modules.color import rgb_to_lab
-from lightning_modules.segmentation import InstanceSegmenter
+from pseudocolor.datamodules.color_space import rgb_to_lab
+from pseudocolor.experiments.commands.colorize import main
+from pseudocolor.lightning_modules.guided.segmentation import InstanceSegmenter
 from tests.conftest import write_photo
 from tests.deploy_helpers import tiny_colorizer
 

@@ -21,7 +21,7 @@ import mlflow
 import pytest
 import torch
 
-from experiments.cli import CONFIG_DIR
+from pseudocolor.experiments.lightning_cli import CONFIG_DIR
 from tests.conftest import write_photo
 
 REPO = Path(__file__).resolve().parents[2]

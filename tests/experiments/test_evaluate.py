@@ -13,13 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from experiments import evaluate
-from experiments.evaluation_plots import PLOT_FILES
-from experiments.tracking import prepare_store
-from lightning_modules.color import to_uint8
-from lightning_modules.colorizer import Colorizer
-from lightning_modules.metrics import METRICS, psnr
-from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.datamodules.color_space import to_uint8
+from pseudocolor.experiments.commands import evaluate
+from pseudocolor.experiments.commands.evaluation_plots import PLOT_FILES
+from pseudocolor.experiments.tracking.store import prepare_store
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.metrics import METRICS, psnr
+from pseudocolor.lightning_modules.networks.residual_caffenet import ResidualCaffeNet
 from tests.conftest import write_grey_photo, write_photo
 
 FAST = ["--size", "32", "--workers", "0", "--batch-size", "2", "--max-bad-fraction", "0.2"]  # `photos`: 1 of 5 bad
@@ -114,7 +114,7 @@ def test_list_file_selects_from_one_folder(photos, tmp_path, tracking_uri):
     [
         (["missing_folder"], "no such file or folder"),
         (["{photos}", "{photos}", "--list", "x.txt"], "--list needs exactly one DATA folder"),
-        (["{photos}", "--model", "{photos}/grey.jpg"], "not a loadable weights file"),
+        (["{photos}", "--model", "{photos}/grey.jpg"], "is damaged or not a PyTorch file"),
         (["{photos}/grey.jpg"], "no colour photo to evaluate"),
     ],
 )

@@ -8,8 +8,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from datamodules.image_dataset import SKIP_BAD, SKIP_GREY
-from experiments import evaluate
+from pseudocolor.datamodules.image_dataset import SKIP_BAD, SKIP_GREY
+from pseudocolor.experiments.commands import evaluate
 from tests.bad_photos import USED, file_permissions_enforced, write_zoo
 from tests.conftest import write_photo
 

@@ -4,9 +4,9 @@ import onnxruntime
 import pytest
 import torch
 
-from experiments.export import PARITY_TOLERANCE, main
-from lightning_modules.colorizer import Colorizer
-from lightning_modules.prediction import predict_ab
+from pseudocolor.experiments.commands.export import PARITY_TOLERANCE, main
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.inference.prediction import predict_ab
 from tests.deploy_helpers import write_weights
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from datamodules.image_dataset import SKIP_BAD, SKIP_GREY
-from experiments.cli import main
+from pseudocolor.datamodules.image_dataset import SKIP_BAD, SKIP_GREY
+from pseudocolor.experiments.cli import main
 from tests.bad_photos import file_permissions_enforced, write_zoo
 from tests.conftest import write_photo
 

@@ -2,8 +2,7 @@
 
 import pytest
 
-from experiments.load_test import Answer, check_loopback, main, summarize
-
+from pseudocolor.experiments.scripts.load_test import Answer, check_loopback, main, summarize
 
 LOOPBACK = ["http://127.0.0.1:5001/", "http://localhost:5001", "http://[::1]:5001", "https://127.0.0.2"]
 ELSEWHERE = ["http://10.0.0.1:5001", "http://example.com", "http://localhost.example.com", "ftp://127.0.0.1", "::1"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import colorize, evaluate
-from lightning_modules.model_spec import PRETRAINED_WEIGHTS
+from pseudocolor.experiments.commands import colorize, evaluate
+from pseudocolor.lightning_modules.inference.model_spec import PRETRAINED_WEIGHTS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "datamodules" / "samples"
 MAX_BYTES = 16 * 2**20

@@ -3,9 +3,9 @@
 import numpy as np
 from PIL import Image
 
-from experiments import readme_figures
-from lightning_modules.colorizer import Colorizer
-from lightning_modules.networks.residual_caffenet import ResidualCaffeNet
+from pseudocolor.experiments.scripts import readme_figures
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.networks.residual_caffenet import ResidualCaffeNet
 
 
 def test_the_three_pictures_are_made_with_one_panel_per_column(tmp_path):
@@ -15,7 +15,7 @@ def test_the_three_pictures_are_made_with_one_panel_per_column(tmp_path):
     sizes = {name: Image.open(tmp_path / "figures" / name).size for name in ("strip.png", "region.png", "hints.png")}
     assert sizes["strip.png"] == (3 * 256, label + 256 * len(readme_figures.STRIP_PHOTOS))
     assert sizes["hints.png"] == (5 * 256, label + 256 * len(readme_figures.HINT_PHOTOS))
-    assert sizes["region.png"][0] == 5 * Image.open(readme_figures.SAMPLES / readme_figures.REGION_PHOTO).size[0]
+    assert sizes["region.png"][0] == 5 * Image.open(readme_figures.SAMPLES_DIR / readme_figures.REGION_PHOTO).size[0]
     clicks = np.asarray(Image.open(tmp_path / "figures" / "hints.png"))[label:, :256].astype(int)
     colourful = (clicks.max(axis=2) - clicks.min(axis=2) > 20).sum()
     assert 0 < colourful < 0.05 * clicks.shape[0] * clicks.shape[1]  # a grey photo with a few coloured dots

@@ -1,5 +1,8 @@
 import base64
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -10,9 +13,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from PIL import Image
 
-from experiments.colorize import main as colorize
-from lightning_modules.colorizer import Colorizer
-from lightning_modules.mlflow_store import using_store
+from pseudocolor.experiments.commands.colorize import main as colorize
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.inference.mlflow_store import using_store
 from tests.conftest import write_photo
 
 
@@ -35,12 +38,41 @@ def test_the_logged_model_is_self_contained_and_pickles_nothing(registered, tmp_
         local = Path(mlflow.artifacts.download_artifacts("models:/tiny@champion", dst_path=str(tmp_path)))
     model = Model.load(local / "MLmodel")
     assert set(model.flavors["python_function"]["artifacts"]) == {"weights", "config"}
-    assert {p.name for p in (local / "code").iterdir()} == {"lightning_modules", "datamodules"}
+    code = local / "code" / "pseudocolor"
+    assert [p.name for p in (local / "code").iterdir()] == ["pseudocolor"]
+    carried = {p.relative_to(code).as_posix() for p in code.rglob("*.py")}
+    assert {"lightning_modules/inference/colorizer.py", "lightning_modules/deploy/serving.py",
+            "datamodules/decoding.py"} <= carried
+    assert not [name for name in carried if name.startswith(("lightning_modules/training", "experiments"))]
+    assert "datamodules/colorization_datamodule.py" not in carried
     assert not list(local.rglob("__pycache__")) and not list(local.rglob("*.pkl"))
     assert model.signature.inputs.required_input_names() == ["image"]
     assert model.signature.inputs.optional_input_names() == ["hints", "reference", "regions", "blend"]
     requirements = (local / "requirements.txt").read_text().split()
     assert "torch==" + torch.__version__.split("+")[0] in requirements
+    assert not [line for line in requirements if line.startswith(("lightning", "pytorch-lightning"))]
+
+
+def test_the_served_model_runs_from_its_own_code_without_lightning(registered, tmp_path):
+    """A fresh process loads the model: its pseudocolor modules come from the model's code folder and Lightning
+    is never imported."""
+    script = (
+        "import sys, io, mlflow, pandas as pd\n"
+        "from PIL import Image\n"
+        "model = mlflow.pyfunc.load_model('models:/tiny@champion')\n"
+        "buffer = io.BytesIO(); Image.new('RGB', (24, 16), (120, 90, 60)).save(buffer, format='PNG')\n"
+        "model.predict(pd.DataFrame({'image': [buffer.getvalue()]}))\n"
+        "import pseudocolor.lightning_modules.deploy.serving as serving\n"
+        "print(serving.__file__)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning')))\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": registered.tracking_uri}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    served_file, lightning_modules = result.stdout.strip().splitlines()[-2:]
+    assert "/code/pseudocolor/lightning_modules/deploy/serving.py" in served_file
+    assert lightning_modules == "[]"
 
 
 def test_the_pyfunc_colours_image_bytes_and_refuses_garbage(registered, monkeypatch):

@@ -43,7 +43,7 @@ def fit(folder: Path, photos: Path, *extra: str, kill_after: int = 0) -> subproc
     ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}",
            "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=folder, env=env,
+    return subprocess.run([sys.executable, "-m", "pseudocolor.experiments.cli", *args], cwd=folder, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -124,6 +124,6 @@ def test_a_checkpoint_with_pickled_code_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "code_ran"
     torch.save({"payload": PickledCode(str(marker))}, tmp_path / "evil.ckpt")
     result = fit(tmp_path, tmp_path, "--ckpt_path", str(tmp_path / "evil.ckpt"))
-    assert result.returncode != 0
-    assert "evil.ckpt is not a readable Lightning checkpoint" in result.stderr.splitlines()[-1]
+    assert result.returncode == 2
+    assert "evil.ckpt: this checkpoint holds pickled code, which pseudocolor never runs" in result.stderr.splitlines()[-1]
     assert not marker.exists()

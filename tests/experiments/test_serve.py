@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from experiments.load_test import format_summary, request_body, run_load, sample_jpegs, summarize
+from pseudocolor.experiments.scripts.load_test import format_summary, request_body, run_load, sample_jpegs, summarize
 from tests.conftest import write_photo
 from tests.serve_helpers import assert_colourised, invoke, invoke_raw
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from mlflow.entities import Metric
 
-from experiments.buffered_client import BufferedClient, TrackingRejectedError, replay
+from pseudocolor.experiments.tracking.buffered_client import BufferedClient, TrackingRejectedError, replay
 from tests.conftest import write_photo
 from tests.experiments.mlflow_server import MlflowServer, free_port
 from tests.experiments.test_cli_fit import artifact_paths
@@ -33,12 +33,12 @@ OUTAGE_S = 30.0
 
 
 def start_fit(tmp_path: Path, uri: str, epochs: int, step_s: float, extra_env: dict, *args: str) -> subprocess.Popen:
-    """`python -m experiments.cli fit` on generated photos in a subprocess, output to tmp_path/fit.log."""
+    """`python -m pseudocolor.experiments.cli fit` on generated photos in a subprocess, output to tmp_path/fit.log."""
     photos = tmp_path / "photos"
     for i in range(NUM_PHOTOS):
         write_photo(photos / f"{i:02d}.jpg", 64, 64, seed=i)
     command = [
-        sys.executable, "-m", "experiments.cli", "fit", "--trainer.max_epochs", str(epochs),
+        sys.executable, "-m", "pseudocolor.experiments.cli", "fit", "--trainer.max_epochs", str(epochs),
         "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
         "--trainer.num_sanity_val_steps", "0", "--trainer.default_root_dir", str(tmp_path / "checkpoints"),
         "--trainer.callbacks+=tests.experiments.slow_steps.SlowSteps", "--trainer.callbacks.seconds", str(step_s),

@@ -1,0 +1,391 @@
+"""`pseudocolor evaluate DATA... [--model SPEC|gray]`: every metric per image on a pinned protocol, then
+mean and std over images, written to a folder and logged to an MLflow run.
+
+Protocol: each colour photo is resized to exactly size x size (aspect ratio ignored, antialiased: the
+SIGGRAPH17 ctest10k protocol), coloured from its L channel, the result quantised to 8-bit RGB, and every
+metric computed per image on the 0-255 scale. Grey photos are skipped (no colour to recover) and counted;
+unreadable files (and photos with a side under MIN_SIDE) are skipped, named with the reason in skipped.txt
+and counted; more than --max-bad-fraction of them stops the evaluation (exit status 1) once that is certain,
+keeping per_image.csv and skipped.txt of what was done.
+
+Guided evaluation (network models only; the gray baseline takes no hints and refuses these flags):
+`--hints N` gives each photo N one-pixel ground-truth ab hints at uniform random positions on the
+image the network sees (the size x size photo, resized to the network's side when that differs), drawn
+by `HintSampler.points` from a torch.Generator seeded with HINT_SEED + the photo's index in the file
+list, so every run and model sees the same hints. `--reference self` gives each photo its own ab
+histogram and saturation (`global_hint_from_ab` over the whole size x size photo) as global hint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import torch
+import torch.nn.functional as F
+from mlflow.entities import Metric, Param
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pseudocolor.datamodules.color_space import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
+from pseudocolor.datamodules.decoding import is_image_file, list_images
+from pseudocolor.datamodules.errors import PseudocolorError
+from pseudocolor.datamodules.image_dataset import (
+    DEFAULT_MAX_BAD_FRACTION,
+    SKIP_GREY,
+    ImageFileDataset,
+    collate_images,
+    exceeds_bad_fraction,
+)
+from pseudocolor.datamodules.imagenet_datamodule import read_list_file
+from pseudocolor.datamodules.transforms import squash_transform, to_float
+from pseudocolor.experiments.commands.evaluation_plots import write_plots
+from pseudocolor.experiments.tracking.store import DEFAULT_EXPERIMENT, prepare_store
+from pseudocolor.lightning_modules.guided.hint_sampler import HintSampler
+from pseudocolor.lightning_modules.guided.hints import global_hint_from_ab
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.inference.device import resolve_device
+from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
+from pseudocolor.lightning_modules.metrics import METRICS
+from pseudocolor.lightning_modules.networks.protocol import require_hints
+
+GRAY = "gray"
+EXTREMES = 4  # best and worst images (by PSNR) shown on the contact sheet
+NOT_COMPUTED = {
+    "lpips": "needs AlexNet weights that torchvision downloads on first use; not available offline",
+    "fid": "needs the torch-fidelity package and its Inception weights; not installed",
+}
+
+HINT_SEED = 0  # the hints of the photo at index i of the file list come from torch.Generator().manual_seed(HINT_SEED + i)
+ColorizeFn = Callable[..., torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Simulated user guidance for a network model: `hints` point hints and/or the photo's own colours."""
+
+    hints: int = 0
+    reference_self: bool = False
+    network_size: int = 256
+    bins: torch.Tensor | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.hints > 0 or self.reference_self
+
+    def inputs(self, rgb: torch.Tensor, indices: list[int]) -> dict[str, torch.Tensor]:
+        """(B, 3, S, S) ground-truth RGB in [0, 1] and the photos' file indices -> colorize_l hint keywords."""
+        lab = rgb_to_lab(rgb.float())
+        hints = {}
+        if self.hints > 0:
+            small = lab
+            if tuple(rgb.shape[-2:]) != (self.network_size, self.network_size):
+                side = (self.network_size, self.network_size)
+                small = rgb_to_lab(F.interpolate(rgb.float(), size=side, mode="bilinear", antialias=True).clamp(0, 1))
+            sampler = HintSampler()
+            maps = [
+                sampler.points(small[i : i + 1], self.hints, torch.Generator().manual_seed(HINT_SEED + index))
+                for i, index in enumerate(indices)
+            ]
+            hints["local_hints"] = torch.cat(maps)
+        if self.reference_self:
+            hints["global_hint"] = global_hint_from_ab(lab[:, 1:], self.bins.to(lab.device))
+        return hints
+
+
+class EvaluateError(PseudocolorError):
+    """A problem the user can fix (no photos, bad list, unloadable model); the message says how."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pseudocolor evaluate",
+        description="Evaluate a colorizer on colour photos: per-image metrics, their mean and std, plots, MLflow run.",
+    )
+    parser.add_argument("data", nargs="+", help="photo files or folders (searched recursively)")
+    parser.add_argument(
+        "--list", dest="list_file", help="ctest10k-format list of files relative to the single DATA folder"
+    )
+    parser.add_argument(
+        "--model", default=GRAY,
+        help="model spec (.ckpt, weights file, models:/..., runs:/..., pretrained) or 'gray', the colourless baseline",
+    )
+    parser.add_argument("--size", type=int, default=256, help="photos are resized to SIZE x SIZE (default 256)")
+    parser.add_argument("--output", type=Path, help="output folder (default evaluation/<model>-<timestamp>)")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--limit", type=int, help="evaluate only the first N photos")
+    workers = min(4, max(0, (os.cpu_count() or 1) - 1))
+    parser.add_argument("--workers", type=int, default=workers, help="decoding processes")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    parser.add_argument(
+        "--max-bad-fraction", type=float, default=DEFAULT_MAX_BAD_FRACTION, metavar="F",
+        help=f"stop when more than this fraction of the files is unreadable (default {DEFAULT_MAX_BAD_FRACTION})",
+    )
+    parser.add_argument(
+        "--hints", type=int, default=0, metavar="N",
+        help="N one-pixel ground-truth colour hints per photo at seeded random positions (default 0)",
+    )
+    parser.add_argument(
+        "--reference", choices=("none", "self"), default="none",
+        help="self: each photo's own colour histogram as whole-image reference (default none)",
+    )
+    parser.add_argument(
+        "--no-hint-spreading", dest="spread_hints", action="store_false",
+        help="leave point hints to the network alone (default: also spread along lightness edges)",
+    )
+    return parser
+
+
+# ---------------------------------------------------------------------------------------- inputs
+def collect_files(data: list[str], list_file: str | None = None) -> list[Path]:
+    """Photo paths from files and folders (recursive, sorted), or from a ctest10k list against one folder."""
+    if list_file is not None:
+        if len(data) != 1 or not Path(data[0]).is_dir():
+            raise EvaluateError("--list needs exactly one DATA folder (the ILSVRC2012 val folder) to resolve against")
+        try:
+            return read_list_file(list_file, Path(data[0]))
+        except FileNotFoundError as error:
+            raise EvaluateError(str(error)) from error
+    files = []
+    for item in map(Path, data):
+        if item.is_dir():
+            files.extend(list_images(item))
+        elif item.is_file():
+            if not is_image_file(item):
+                raise EvaluateError(f"{item}: not a photo file (expected .jpg, .png, ...); remove it from DATA")
+            files.append(item)
+        else:
+            raise EvaluateError(f"{item}: no such file or folder; check the path")
+    return files
+
+
+def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
+    """The colourless baseline: (B, 3, H, W) RGB in [0, 1] -> same L with a = b = 0."""
+    return lab_to_rgb(grey_lab(rgb_to_lab(rgb)[:, :1]))
+
+
+def load_model_spec(
+    spec: str, device: torch.device, hints: int = 0, reference_self: bool = False, spread_hints: bool = True
+) -> tuple[ColorizeFn, Guidance | None]:
+    """'gray' or a model spec -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]
+    taking optional `local_hints` / `global_hint` keywords, the Guidance to feed it or None).
+    `spread_hints` False leaves point hints to the network alone (see `Colorizer`)."""
+    if hints < 0:
+        raise EvaluateError(f"--hints must be >= 0, got {hints}")
+    if spec == GRAY:
+        if hints or reference_self:
+            raise EvaluateError("--hints and --reference self need a network; the gray baseline takes no hints")
+        return gray_baseline, None
+    colorizer = Colorizer.load(spec, device)
+    if hints or reference_self:
+        require_hints(colorizer.network, f"{spec} with --hints / --reference")
+    colorizer.spread_hints = spread_hints
+    guidance = Guidance(hints, reference_self, colorizer.size, colorizer.network.ab_bins)
+    return colorizer.colorize_rgb, (guidance if guidance.active else None)
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+@dataclass
+class Evaluation:
+    """Per-image rows (file + every metric), the skipped files (paths, and "kind<TAB>reason" lines), and the
+    best/worst images by PSNR."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+    skipped_grey: list[str] = field(default_factory=list)
+    skipped_unreadable: list[str] = field(default_factory=list)
+    skip_reasons: list[str] = field(default_factory=list)
+    extremes: list[tuple[float, str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def keep_extremes(self, count: int = EXTREMES) -> None:
+        self.extremes.sort(key=lambda item: item[0])
+        if len(self.extremes) > 2 * count:
+            self.extremes = self.extremes[:count] + self.extremes[-count:]
+
+
+@torch.no_grad()
+def evaluate_files(
+    files: list[Path],
+    colorize: ColorizeFn,
+    size: int,
+    device: torch.device,
+    batch_size: int = 32,
+    workers: int = 0,
+    guidance: Guidance | None = None,
+    max_bad_fraction: float = 1.0,
+) -> Evaluation:
+    """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo.
+    With `guidance`, each photo's simulated hints are passed to `colorize`. Stops early, after the batch
+    in hand, once more than `max_bad_fraction` of `files` are known to be unreadable."""
+    index_of = {str(path): index for index, path in enumerate(files)}
+    dataset = ImageFileDataset(files, squash_transform(size), skip_grey=True)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
+    result = Evaluation()
+    start = time.perf_counter()
+    with tqdm(total=len(files), unit="img", desc="evaluate", file=sys.stderr) as progress:
+        for batch in loader:
+            for path, kind, reason in batch["skipped"]:
+                (result.skipped_grey if kind == SKIP_GREY else result.skipped_unreadable).append(path)
+                result.skip_reasons.append(f"{kind}\t{reason}")
+                if kind != SKIP_GREY:
+                    tqdm.write(f"skipped {reason}", file=sys.stderr)
+            if batch["paths"]:
+                target = batch["image"].to(device)
+                rgb = to_float(target)
+                hints = guidance.inputs(rgb, [index_of.get(str(p), 0) for p in batch["paths"]]) if guidance else {}
+                output = to_uint8(colorize(rgb, **hints))
+                values = {name: metric.per_image(output, target).cpu().tolist() for name, metric in METRICS.items()}
+                for index, path in enumerate(batch["paths"]):
+                    result.rows.append({"file": path, **{name: column[index] for name, column in values.items()}})
+                    result.extremes.append((values["psnr"][index], path, target[index].cpu(), output[index].cpu()))
+                result.keep_extremes()
+            progress.update(len(batch["paths"]) + len(batch["skipped"]))
+            if exceeds_bad_fraction(len(result.skipped_unreadable), len(files), max_bad_fraction):
+                break
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _std(values: list[float]) -> float:
+    """Sample standard deviation (0 for a single image)."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(evaluation: Evaluation, metadata: dict[str, object]) -> dict[str, object]:
+    """summary.json's content: counts, the mean of every metric column under its name, and their std."""
+    names = list(METRICS)
+    summary = {
+        "n_images": len(evaluation.rows),
+        "n_skipped_grey": len(evaluation.skipped_grey),
+        "n_skipped_unreadable": len(evaluation.skipped_unreadable),
+        **{name: statistics.fmean(row[name] for row in evaluation.rows) for name in names},
+        "std": {name: _std([row[name] for row in evaluation.rows]) for name in names},
+        "images_per_second": len(evaluation.rows) / max(evaluation.seconds, 1e-9),
+        "skipped_unreadable": evaluation.skipped_unreadable,
+        "not_computed": NOT_COMPUTED,
+    }
+    return {**summary, **metadata}
+
+
+# ---------------------------------------------------------------------------------------- outputs
+def write_csv(rows: list[dict[str, object]], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", *METRICS])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_rows_and_skips(evaluation: Evaluation, output: Path) -> None:
+    """per_image.csv and skipped.txt ("kind<TAB>reason" per skipped file), written even when evaluation stops."""
+    output.mkdir(parents=True, exist_ok=True)
+    write_csv(evaluation.rows, output / "per_image.csv")
+    (output / "skipped.txt").write_text("".join(f"{line}\n" for line in evaluation.skip_reasons))
+
+
+def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output: Path, experiment: str) -> str:
+    """Log params, every mean (and `<name>_std`) and the output folder (under `evaluation/`) to a new run."""
+    uri = resolve_tracking_uri()
+    experiment_id = prepare_store(uri, experiment)
+    client = mlflow.MlflowClient(uri)
+    tags = {"pseudocolor.command": "evaluate"}
+    run = client.create_run(experiment_id, run_name=f"evaluate {params['model']}", tags=tags)
+    run_id = run.info.run_id
+    now = int(time.time() * 1000)
+    values = {name: summary[name] for name in ("n_images", "n_skipped_grey", "n_skipped_unreadable", *METRICS)}
+    values |= {f"{name}_std": value for name, value in summary["std"].items()}
+    client.log_batch(
+        run_id,
+        metrics=[Metric(name, float(value), now, 0) for name, value in values.items()],
+        params=[Param(name, str(value)[:6000]) for name, value in params.items()],
+    )
+    client.log_artifacts(run_id, str(output), artifact_path="evaluation")
+    client.set_terminated(run_id)
+    return run_id
+
+
+def summary_table(summary: dict[str, object]) -> str:
+    lines = [f"{'metric':<26} {'mean':>10} {'std':>10}  better"]
+    for name, metric in METRICS.items():
+        better = {True: "higher", False: "lower", None: ""}[metric.higher_is_better]
+        lines.append(f"{name:<26} {summary[name]:>10.4f} {summary['std'][name]:>10.4f}  {better}")
+    lines.append(
+        f"{summary['n_images']} images, skipped {summary['n_skipped_grey']} grey and "
+        f"{summary['n_skipped_unreadable']} unreadable, {summary['images_per_second']:.1f} images/s"
+    )
+    return "\n".join(lines)
+
+
+def default_output(model: str) -> Path:
+    return Path("evaluation") / f"{Path(model).stem}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.size < 16 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+            raise EvaluateError("--size must be >= 16, --batch-size and --limit >= 1")
+        if not 0 <= args.max_bad_fraction <= 1:
+            raise EvaluateError(f"--max-bad-fraction must be between 0 and 1, got {args.max_bad_fraction}")
+        device = resolve_device(args.device)
+        files = collect_files(args.data, args.list_file)[: args.limit]
+        colorize, guidance = load_model_spec(args.model, device, args.hints, args.reference == "self", args.spread_hints)
+        evaluation = evaluate_files(
+            files, colorize, args.size, device, args.batch_size, args.workers, guidance, args.max_bad_fraction
+        )
+        output = args.output or default_output(args.model)
+        bad = evaluation.skipped_unreadable
+        if exceeds_bad_fraction(len(bad), len(files), args.max_bad_fraction):
+            write_rows_and_skips(evaluation, output)
+            print(
+                f"pseudocolor evaluate: {len(bad)} of the {len(files)} files are unreadable, more than "
+                f"--max-bad-fraction {args.max_bad_fraction}; fix or remove them (listed with their reasons in "
+                f"{output / 'skipped.txt'}; the {len(evaluation.rows)} photos done are in {output / 'per_image.csv'})"
+                " or raise --max-bad-fraction",
+                file=sys.stderr,
+            )
+            return 1
+        if not evaluation.rows:
+            raise EvaluateError(
+                f"no colour photo to evaluate among {len(files)} files ({len(evaluation.skipped_grey)} grey, "
+                f"{len(evaluation.skipped_unreadable)} unreadable); pass folders of colour photos"
+            )
+    except PseudocolorError as error:
+        print(f"pseudocolor evaluate: {error}", file=sys.stderr)
+        return 2
+    params = {
+        "model": args.model,
+        "data": " ".join(args.data),
+        "list": args.list_file,
+        "size": args.size,
+        "protocol": f"resize to {args.size}x{args.size}, RGB uint8, per-image metrics, mean over images",
+        "device": str(device),
+        "batch_size": args.batch_size,
+        "n_files": len(files),
+        "max_bad_fraction": args.max_bad_fraction,
+        "hints": args.hints,
+        "reference": args.reference,
+        "hint_spreading": args.spread_hints,
+        "hint_protocol": f"{args.hints} one-pixel ground-truth ab hints per photo, uniform positions on the image "
+        f"the network sees, HintSampler.points with torch.Generator seed {HINT_SEED} + file index",
+    }
+    summary = summarize(evaluation, params)
+    write_rows_and_skips(evaluation, output)
+    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_plots(evaluation.rows, evaluation.extremes, output)
+    run_id = log_to_mlflow(summary, params, output, args.experiment)
+    print(summary_table(summary))
+    print(f"\nwrote {output}/ (per_image.csv, summary.json, plots); MLflow run {run_id} at {resolve_tracking_uri()}")
+    for name, reason in NOT_COMPUTED.items():
+        print(f"{name} not computed: {reason}")
+    return 0

@@ -1,0 +1,121 @@
+"""`pseudocolor fit|validate|test|predict`: LightningCLI with the default config, MLflow tracking and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import MLFlowLogger
+
+from pseudocolor.datamodules.colorization_datamodule import ColorizationDataModule
+from pseudocolor.experiments.resume import ResumeError, checkpoint_folders, checkpoint_run_id, newest_last_checkpoint
+from pseudocolor.experiments.tracking.logger import MLflowSaveConfig
+from pseudocolor.experiments.tracking.store import find_experiment_id, is_launcher_rank, prepare_store, wait_for_store
+from pseudocolor.lightning_modules.training.callbacks import (
+    ImageGridLogger,
+    ShareMLflowRunId,
+    SkippedImagesMonitor,
+    StepCheckpoint,
+)
+from pseudocolor.lightning_modules.training.colorization_module import ColorizationModule
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+class PseudocolorCLI(LightningCLI):
+    """LightningCLI with the default config, MLflow config logging and the always-on callbacks."""
+
+    def __init__(self, args: list[str] | None = None) -> None:
+        super().__init__(
+            ColorizationModule,
+            ColorizationDataModule,
+            subclass_mode_data=True,
+            save_config_callback=MLflowSaveConfig,
+            save_config_kwargs={"save_to_log_dir": False},
+            parser_kwargs={name: {"default_config_files": [str(DEFAULT_CONFIG)]} for name in LIGHTNING_SUBCOMMANDS},
+            args=args,
+            auto_configure_optimizers=False,  # the module takes optimizer/scheduler callables itself
+        )
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/psnr",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-{epoch:03d}",
+                "checkpoint.enable_version_counter": False,  # one last.ckpt, shared with step_checkpoint
+            }
+        )
+        parser.add_lightning_class_args(StepCheckpoint, "step_checkpoint")
+        parser.link_arguments("checkpoint.dirpath", "step_checkpoint.dirpath")
+        parser.add_lightning_class_args(ImageGridLogger, "image_grid")
+        parser.add_lightning_class_args(SkippedImagesMonitor, "skipped_images")
+        parser.add_lightning_class_args(ShareMLflowRunId, "share_run_id")
+
+    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "fit":  # LightningCLI has no public per-subcommand hook
+            parser.add_argument(
+                "--resume", action="store_true", help="continue the newest run of the experiment (= --ckpt_path last)"
+            )
+        return parser
+
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI reads a checkpoint file's hyperparameters first: refuse an unreadable one (damaged, or
+        holding pickled code) in one sentence instead of torch's traceback."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            checkpoint_run_id(ckpt_path)  # raises ResumeError in one sentence
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        logger_config = config.trainer.logger
+        tracked = bool(logger_config) and "MLFlowLogger" in str(logger_config.class_path)
+        if tracked:
+            init_args = logger_config.init_args
+            store = (init_args.get("tracking_uri"), init_args.get("experiment_name", "pseudocolor"))
+            # Rank 0 alone creates/migrates the store; other ranks wait for it before their logger opens it.
+            if is_launcher_rank():
+                prepare_store(*store)
+            else:
+                wait_for_store(*store)
+        if self.subcommand == "fit":
+            self._resolve_resume(config, store if tracked else None)
+
+    @staticmethod
+    def _resolve_resume(config, store: tuple[str | None, str] | None) -> None:
+        """`--resume` / `--ckpt_path last`: the newest last checkpoint of the experiment; with any checkpoint
+        file, training continues in the MLflow run that wrote it (unless the logger names a run)."""
+        if config.get("resume"):
+            if config.ckpt_path not in (None, "last"):
+                raise ResumeError(f"--resume continues the newest run; drop it or --ckpt_path {config.ckpt_path}")
+            config.ckpt_path = "last"
+        if config.ckpt_path in (None, "best", "hpc", "registry"):
+            return
+        if config.ckpt_path == "last":
+            experiment_id = find_experiment_id(*store) if store else None
+            root, dirpath = config.trainer.default_root_dir, config.checkpoint.dirpath
+            path = newest_last_checkpoint(checkpoint_folders(root, experiment_id, dirpath))
+            if path is None:
+                where = dirpath or Path(root, experiment_id or "<experiment id>", "*", "checkpoints")
+                raise ResumeError(f"no last checkpoint to resume from in {where}; start without --ckpt_path/--resume")
+            config.ckpt_path = str(path)
+        run_id = checkpoint_run_id(config.ckpt_path)
+        if store and run_id and config.trainer.logger.init_args.get("run_id") is None:
+            config.trainer.logger.init_args["run_id"] = run_id
+
+    def after_fit(self) -> None:
+        logger = self.trainer.logger
+        if self.trainer.is_global_zero and isinstance(logger, MLFlowLogger):
+            print(
+                f"\nMLflow run {logger.run_id} in experiment '{logger._experiment_name}' at {logger._tracking_uri}\n"
+                f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}\n"
+                f"look at it with: mlflow ui --backend-store-uri {logger._tracking_uri}"
+            )

@@ -1,0 +1,123 @@
+"""The README's pictures, from the bundled sample photos (so anyone can remake them):
+
+- `strip.png`: rows of grey input | the model's colours | the original;
+- `region.png`: grey input | region mask | reference | automatic | region coloured from the reference;
+- `hints.png`: grey input with 10 ground-truth colour clicks | automatic | the clicks given to the network alone |
+  the clicks also spread along edges (the default) | the original.
+
+python -m pseudocolor.experiments.scripts.readme_figures [--model pretrained] [--output experiments/figures]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from pseudocolor.datamodules.color_space import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
+from pseudocolor.datamodules.decoding import decode_image
+from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
+from pseudocolor.lightning_modules.guided.hint_sampler import HintSampler
+from pseudocolor.lightning_modules.guided.regions import Region, colorize_with_regions
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+
+STRIP_PHOTOS = ("kodim03.jpg", "kodim05.jpg", "kodim14.jpg", "kodim20.jpg", "kodim23.jpg")
+REGION_PHOTO, REGION_REFERENCE = "kodim03.jpg", "kodim23.jpg"  # a cap coloured from parrots
+HINT_PHOTOS, HINT_COUNT = ("kodim05.jpg", "kodim14.jpg", "kodim23.jpg"), 10
+LABEL_HEIGHT = 18
+
+
+def grey(rgb: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) uint8 -> (3, H, W) uint8 with the same L and no colour."""
+    return to_uint8(lab_to_rgb(grey_lab(rgb_to_lab(rgb[None].float() / 255)[:, :1]))[0])
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) uint8 or float in [0, 1], or (H, W) bool -> PIL RGB."""
+    if image.dtype == torch.bool:
+        image = image[None].expand(3, -1, -1).to(torch.uint8) * 255
+    elif image.dtype != torch.uint8:
+        image = to_uint8(image)
+    return Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
+
+
+def grid(rows: list[list[Image.Image]], labels: list[str]) -> Image.Image:
+    """Panels of equal size in rows, one label per column above the first row."""
+    width, height = rows[0][0].size
+    sheet = Image.new("RGB", (width * len(labels), LABEL_HEIGHT + height * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, label in enumerate(labels):
+        draw.text((column * width + 4, 3), label, fill="black")
+    for row, panels in enumerate(rows):
+        for column, panel in enumerate(panels):
+            sheet.paste(panel, (column * width, LABEL_HEIGHT + row * height))
+    return sheet
+
+
+def strip(colorizer: Colorizer) -> Image.Image:
+    photos = [decode_image(SAMPLES_DIR / name) for name in STRIP_PHOTOS]
+    photos = [photo[:, :256, :256] for photo in photos]  # same-size panels
+    coloured = colorizer.colorize_batch([grey(photo) for photo in photos])
+    rows = [[to_pil(grey(p)), to_pil(c), to_pil(p)] for p, c in zip(photos, coloured)]
+    return grid(rows, ["grey input", "pseudocolor", "original"])
+
+
+def region_example(colorizer: Colorizer) -> Image.Image:
+    photo, reference = decode_image(SAMPLES_DIR / REGION_PHOTO), decode_image(SAMPLES_DIR / REGION_REFERENCE)
+    height, width = photo.shape[-2:]
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    mask[int(0.15 * height) : int(0.62 * height), int(0.08 * width) : int(0.36 * width)] = True  # the first cap
+    input_grey = grey(photo)
+    automatic = colorizer.colorize_batch([input_grey])[0]
+    guided = colorize_with_regions(colorizer, input_grey, [Region(mask, reference)])
+    reference_panel = to_pil(reference).resize((width, height))
+    panels = [to_pil(input_grey), to_pil(mask), reference_panel, to_pil(automatic), to_pil(guided)]
+    return grid([panels], ["grey input", "region mask", "reference", "automatic", "region from reference"])
+
+
+def _mark_clicks(panel: Image.Image, hint_map: torch.Tensor, photo: torch.Tensor) -> Image.Image:
+    """Draw each click of a (3, H, W) hint map on the panel as a dot of the photo's colour there, ringed in white."""
+    draw = ImageDraw.Draw(panel)
+    for y, x in hint_map[2].nonzero().tolist():
+        colour = tuple(photo[:, y, x].tolist())
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=colour, outline="white", width=2)
+    return panel
+
+
+def hint_example(colorizer: Colorizer) -> Image.Image:
+    """Rows of 256 x 256 crops: clicks at seeded random positions, with the ground-truth colour there."""
+    rows = []
+    for index, name in enumerate(HINT_PHOTOS):
+        photo = decode_image(SAMPLES_DIR / name)[:, :256, :256]
+        lab = rgb_to_lab(photo[None].float() / 255)
+        hints = HintSampler().points(lab, HINT_COUNT, torch.Generator().manual_seed(index))
+        l = lab[:, :1]
+        colorizer.spread_hints = False
+        alone = colorizer.colorize_l(l, hints)[0]
+        colorizer.spread_hints = True
+        spread = colorizer.colorize_l(l, hints)[0]
+        automatic = colorizer.colorize_l(l)[0]
+        clicks = _mark_clicks(to_pil(grey(photo)), hints[0], photo)
+        rows.append([clicks, to_pil(automatic), to_pil(alone), to_pil(spread), to_pil(photo)])
+    return grid(rows, ["grey + 10 clicks", "automatic", "clicks: network alone", "clicks: spread (default)", "original"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="pretrained", help="model spec (default: the shipped model)")
+    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "figures")
+    args = parser.parse_args(argv)
+    colorizer = Colorizer.load(args.model, device="cpu")
+    args.output.mkdir(parents=True, exist_ok=True)
+    figures = {"strip.png": strip, "region.png": region_example, "hints.png": hint_example}
+    for name, make in figures.items():
+        figure = make(colorizer)
+        figure.save(args.output / name)
+        print(args.output / name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Publishes the trained model at the end of fit: a pyfunc model in the training run, registered with an alias."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from pseudocolor.lightning_modules.deploy.model_registry import DEFAULT_ALIAS, register_colorizer
+from pseudocolor.lightning_modules.deploy.serving import DEFAULT_SERVING_MAX_PIXELS
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.inference.weights import DEFAULT_NETWORK_SIZE
+
+
+class RegisterModelCallback(Callback):
+    """On rank 0 after a successful fit, logs the model as `model` into the MLflow run and registers it.
+
+    The weights are the best checkpoint's when a ModelCheckpoint kept one, else the final ones; the
+    network size is the datamodule's `eval_size` when it has one.
+
+    Args:
+        name: registered model name; None uses the MLflow experiment's name.
+        alias: alias pointed at the new version.
+        max_pixels: largest image (width x height) the served model accepts.
+    """
+
+    def __init__(
+        self, name: str | None = None, alias: str = DEFAULT_ALIAS, max_pixels: int = DEFAULT_SERVING_MAX_PIXELS
+    ) -> None:
+        self.name = name
+        self.alias = alias
+        self.max_pixels = max_pixels
+
+    def _colorizer(self, trainer, pl_module) -> Colorizer:
+        size = getattr(trainer.datamodule, "eval_size", DEFAULT_NETWORK_SIZE)
+        checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        if checkpoint and Path(checkpoint).is_file():
+            colorizer = Colorizer.load(checkpoint)
+            colorizer.size = size
+            return colorizer
+        return Colorizer(copy.deepcopy(pl_module.network).cpu(), temperature=pl_module.hparams.temperature, size=size)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        logger = trainer.logger
+        if not isinstance(logger, MLFlowLogger):
+            rank_zero_warn("RegisterModelCallback needs an MLFlowLogger; the trained model was not registered")
+            return
+        name = self.name or logger.experiment.get_experiment(logger.experiment_id).name
+        model_uri, version = register_colorizer(
+            self._colorizer(trainer, pl_module), name, logger._tracking_uri, self.alias,
+            run_id=logger.run_id, max_pixels=self.max_pixels,
+        )
+        rank_zero_info(f"registered the trained model as {name} version {version}: {model_uri}")
