@@ -6,11 +6,10 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import MLFlowLogger
 
 from pseudocolor.datamodules.colorization_datamodule import ColorizationDataModule
 from pseudocolor.experiments.resume import ResumeError, checkpoint_folders, checkpoint_run_id, newest_last_checkpoint
-from pseudocolor.experiments.tracking.logger import MLflowSaveConfig
+from pseudocolor.experiments.tracking.logger import MLflowSaveConfig, TrackedMLFlowLogger
 from pseudocolor.experiments.tracking.store import find_experiment_id, is_launcher_rank, prepare_store, wait_for_store
 from pseudocolor.lightning_modules.training.callbacks import (
     ImageGridLogger,
@@ -58,21 +57,23 @@ class PseudocolorCLI(LightningCLI):
         parser.add_lightning_class_args(ShareMLflowRunId, "share_run_id")
 
     def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
+        # LightningCLI has no public per-subcommand hook (add_arguments_to_parser is not told the subcommand);
+        # tests/test_private_apis.py fails if this method disappears.
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if subcommand == "fit":  # LightningCLI has no public per-subcommand hook
+        if subcommand == "fit":
             parser.add_argument(
                 "--resume", action="store_true", help="continue the newest run of the experiment (= --ckpt_path last)"
             )
         return parser
 
-    def _parse_ckpt_path(self) -> None:
-        """LightningCLI reads a checkpoint file's hyperparameters first: refuse an unreadable one (damaged, or
-        holding pickled code) in one sentence instead of torch's traceback."""
+    def parse_arguments(self, parser, args) -> None:
+        """After parsing, before LightningCLI reads a checkpoint file's hyperparameters: refuse an unreadable one
+        (damaged, or holding pickled code) in one sentence instead of torch's traceback."""
+        super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and Path(ckpt_path).is_file():
             checkpoint_run_id(ckpt_path)  # raises ResumeError in one sentence
-        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -113,9 +114,9 @@ class PseudocolorCLI(LightningCLI):
 
     def after_fit(self) -> None:
         logger = self.trainer.logger
-        if self.trainer.is_global_zero and isinstance(logger, MLFlowLogger):
+        if self.trainer.is_global_zero and isinstance(logger, TrackedMLFlowLogger):
             print(
-                f"\nMLflow run {logger.run_id} in experiment '{logger._experiment_name}' at {logger._tracking_uri}\n"
+                f"\nMLflow run {logger.run_id} in experiment '{logger.experiment_name}' at {logger.tracking_uri}\n"
                 f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}\n"
-                f"look at it with: mlflow ui --backend-store-uri {logger._tracking_uri}"
+                f"look at it with: mlflow ui --backend-store-uri {logger.tracking_uri}"
             )

@@ -8,9 +8,10 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from mlflow.tracking._tracking_service import utils as tracking_utils
 from PIL import Image
 from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+from pseudocolor.lightning_modules.inference.mlflow_store import unpin_tracking_uri
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -58,7 +59,7 @@ def unpinned_mlflow():
     yield
     while mlflow.active_run():
         mlflow.end_run()
-    tracking_utils._tracking_uri = None
+    unpin_tracking_uri()
 
 
 @pytest.fixture

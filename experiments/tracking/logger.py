@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -53,7 +52,10 @@ class TrackedMLFlowLogger(MLFlowLogger):
             artifact_location=artifact_location(uri),
             run_id=run_id,
         )
+        self.experiment_name, self.tracking_uri = experiment_name, uri
         self.drain_timeout = drain_timeout
+        # MLFlowLogger has no public way to give it a client: every write goes through the one it keeps here
+        # (tests/test_private_apis.py fails if Lightning renames it).
         self._mlflow_client = BufferedClient(self._mlflow_client, Path(unsent_dir))
         self._resumed = run_id is not None
         self._recorded_steps: dict[str, int] | None = None  # metric -> last step the run had before resuming
@@ -69,7 +71,8 @@ class TrackedMLFlowLogger(MLFlowLogger):
     def log_hyperparams(self, params) -> None:
         if self._resumed:
             recorded = self.experiment.get_run(self.run_id).data.params
-            flat = _flatten_dict(_convert_params(params))
+            # flattened as MLFlowLogger.log_hyperparams flattens them (nested keys joined by "/")
+            flat = _flatten(params if isinstance(params, dict) else vars(params), separator="/")
             params = {key: value for key, value in flat.items() if key not in recorded}
         if params:
             super().log_hyperparams(params)
@@ -98,12 +101,13 @@ class TrackedMLFlowLogger(MLFlowLogger):
             self._mlflow_client.raise_if_rejected()
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+def _flatten(tree: dict, prefix: str = "", separator: str = ".") -> dict[str, object]:
+    """Nested dicts -> one level, keys joined by `separator`."""
     flat = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{name}."))
+            flat.update(_flatten(value, f"{name}{separator}", separator))
         else:
             flat[name] = value
     return flat

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import mlflow
-from mlflow.tracking._tracking_service import utils as tracking_utils
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -19,21 +18,28 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri or os.environ.get(TRACKING_URI_ENV) or DEFAULT_TRACKING_URI
 
 
+def unpin_tracking_uri() -> None:
+    """Forget a tracking URI set in this process (by `mlflow.set_tracking_uri`, as Lightning's MLFlowLogger does), so
+    MLflow reads $MLFLOW_TRACKING_URI again; the variable itself keeps its value."""
+    variable = os.environ.get(TRACKING_URI_ENV)
+    mlflow.set_tracking_uri(None)  # None unsets MLflow's URI and, as a side effect, the variable
+    if variable is not None:
+        os.environ[TRACKING_URI_ENV] = variable
+
+
 @contextmanager
 def using_store(uri: str) -> Iterator[None]:
     """Within the block, runs, registered models and `models:/` downloads use the store at `uri`.
 
-    Afterwards MLflow is as before: `mlflow.set_tracking_uri` also writes $MLFLOW_TRACKING_URI, and
-    restoring with `mlflow.get_tracking_uri()` would pin the default store over a later env change,
-    so both the unset state and the variable are put back.
+    Afterwards MLflow reads $MLFLOW_TRACKING_URI (or its default) again, with the variable as it was: restoring with
+    `mlflow.get_tracking_uri()` would pin that value over a later change of the variable.
     """
-    previous_uri, previous_env = tracking_utils._tracking_uri, os.environ.get(TRACKING_URI_ENV)
+    variable = os.environ.get(TRACKING_URI_ENV)
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous_uri)
-        if previous_env is None:
-            os.environ.pop(TRACKING_URI_ENV, None)
-        else:
-            os.environ[TRACKING_URI_ENV] = previous_env
+        os.environ.pop(TRACKING_URI_ENV, None)
+        if variable is not None:
+            os.environ[TRACKING_URI_ENV] = variable
+        unpin_tracking_uri()

@@ -48,8 +48,8 @@ def _download(spec: str, folder: Path, tracking_uri: str | None) -> Path:
 
     from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri, using_store
 
-    try:
-        with using_store(resolve_tracking_uri(tracking_uri)):  # models:/ resolves through the registry
+    try:  # download_artifacts' tracking_uri argument does not reach the registry that `models:/` resolves through
+        with using_store(resolve_tracking_uri(tracking_uri)):
             local = Path(mlflow.artifacts.download_artifacts(spec, dst_path=str(folder)))
     except (MlflowException, OSError) as error:
         message = getattr(error, "message", str(error)).splitlines()[0]
