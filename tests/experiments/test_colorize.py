@@ -7,6 +7,7 @@ from PIL import Image
 
 from pseudocolor.datamodules.color_space import rgb_to_lab
 from pseudocolor.datamodules.decoding import decode_image
+from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
 from pseudocolor.experiments.commands.colorize import main
 from pseudocolor.lightning_modules.inference import model_spec
 from tests.conftest import write_photo
@@ -182,3 +183,18 @@ def test_bad_guidance_flags_exit_2_with_one_line_naming_them(tmp_path, weights, 
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
     assert len(error.strip().splitlines()) == 1
+
+
+def test_a_region_coloured_by_the_shipped_model_keeps_the_input_lightness(tmp_path):
+    """Vivid reference colours with the shipped model: out-of-gamut colours lose chroma, never lightness."""
+    photo = decode_image(SAMPLES_DIR / "kodim23.jpg")
+    grey = tmp_path / "grey.png"
+    Image.fromarray(photo.float().mean(dim=0).round().to(torch.uint8).numpy()).save(grey)
+    mask = np.zeros(tuple(photo.shape[-2:]), np.uint8)
+    mask[:, : photo.shape[-1] // 2] = 255
+    Image.fromarray(mask).save(tmp_path / "left.png")
+    Image.new("RGB", (64, 64), (230, 40, 30)).save(tmp_path / "red.png")
+    argv = ["--region", f"{tmp_path / 'left.png'}={tmp_path / 'red.png'}", "--no-progress"]
+    assert colorize(grey, "--output", tmp_path / "out", *argv) == 0
+    result = np.asarray(Image.open(tmp_path / "out" / "grey.png"))
+    assert_same_lightness(result, decode_image(grey))

@@ -128,3 +128,15 @@ def test_point_hints_reach_the_network_at_its_size(colorizer, image):
 def test_clear_errors(colorizer, image, kwargs, match):
     with pytest.raises((ValueError, PseudocolorError), match=match):
         colorize_with_regions(colorizer, image, **kwargs)
+
+
+def test_a_vivid_region_over_dark_and_bright_parts_keeps_the_image_lightness(colorizer):
+    """A saturated red over L from 5 to 95 leaves the sRGB gamut at both ends: chroma gives way, L does not
+    (per-channel clipping changed L by several units there)."""
+    ramp = torch.linspace(0.02, 0.98, 128)[None, :].expand(96, 128)
+    image = ramp[None].expand(3, -1, -1).clone()
+    vivid = torch.tensor([0.95, 0.05, 0.05])
+    result = colorize_with_regions(colorizer, image, [Region(_square(10, 0, 80) | _square(10, 48, 80), _flat(vivid))])
+    difference = (rgb_to_lab(result[None])[0, 0] - rgb_to_lab(image[None])[0, 0]).abs()
+    assert difference.max() < 0.05
+    assert _ab(result)[:, 40:60, 60:70].norm(dim=0).mean() > 30  # the region did take a strong colour
