@@ -5,7 +5,7 @@ skipped, and the exit status is 1 when any input failed (2 for a bad model or fl
 
 Guided colouring: with --hint X,Y,#RRGGBB (pixels of the input, repeatable), --reference REF (whole-image
 colour reference) or --region MASK=REF (a mask PNG the input's size, coloured from REF; repeatable, later
-regions win), each input is coloured on its own through `regions.colorize_with_regions`, and --blend
+regions win), each input is coloured on its own through `guidance.Guidance`, and --blend
 picks how regions meet the background (poisson, the default, or feather). A flag that does not fit
 (bad hint, unreadable reference, missing, wrongly sized or empty mask) stops the run with exit status 2.
 
@@ -34,8 +34,9 @@ from pseudocolor.datamodules.color_space import to_uint8
 from pseudocolor.datamodules.decoding import ImageDecodeError, decode_image, list_images
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.masks import MaskLoadError, load_masks
+from pseudocolor.lightning_modules.guided.guidance import Guidance
 from pseudocolor.lightning_modules.guided.hints import parse_hint
-from pseudocolor.lightning_modules.guided.regions import PointHint, Region, colorize_with_regions
+from pseudocolor.lightning_modules.guided.regions import PointHint, Region
 from pseudocolor.lightning_modules.guided.segmentation import (
     DEFAULT_MIN_SIZE,
     WEIGHTS_URL,
@@ -150,7 +151,7 @@ class GuideError(PseudocolorError):
 
 
 @dataclass
-class Guide:
+class GuidanceFlags:
     """Parsed guidance flags: point hints, whole-image reference, (mask file, reference) regions,
     (box, reference) regions and the reference of the automatic region."""
 
@@ -187,8 +188,8 @@ def parse_guide(
     blend: str,
     boxes: Sequence[str] = (),
     auto_region: str | None = None,
-) -> Guide:
-    """The guidance flags -> Guide; raises GuideError naming the flag and file."""
+) -> GuidanceFlags:
+    """The guidance flags -> GuidanceFlags; raises GuideError naming the flag and file."""
     try:
         points = [parse_hint(text) for text in hints]
     except PseudocolorError as error:
@@ -211,10 +212,10 @@ def parse_guide(
             raise GuideError(f"--box-region: {error}") from error
     whole = None if reference is None else _read_reference(reference, "--reference", cache)
     auto = None if auto_region is None else _read_reference(auto_region, "--auto-region", cache)
-    return Guide(points, whole, pairs, blend, box_pairs, auto)
+    return GuidanceFlags(points, whole, pairs, blend, box_pairs, auto)
 
 
-def _detected_regions(segmenter: InstanceSegmenter, image: torch.Tensor, guide: Guide, source: Path) -> list[Region]:
+def _detected_regions(segmenter: InstanceSegmenter, image: torch.Tensor, guide: GuidanceFlags, source: Path) -> list[Region]:
     """The --auto-region then the --box-region regions of one input, from one detection pass; fallbacks are
     reported on stderr."""
     for box, _ in guide.boxes:
@@ -238,7 +239,7 @@ def _detected_regions(segmenter: InstanceSegmenter, image: torch.Tensor, guide: 
 def colorize_guided(
     colorizer: Colorizer,
     jobs: list[Job],
-    guide: Guide,
+    guide: GuidanceFlags,
     progress: bool = True,
     segmenter: InstanceSegmenter | None = None,
 ) -> tuple[int, list[str]]:
@@ -266,9 +267,7 @@ def colorize_guided(
                 raise GuideError(f"--region: {error} (input {job.source})") from error
             regions.append(Region(mask, reference, name=str(mask_path)))
         try:
-            coloured = colorize_with_regions(
-                colorizer, image, regions, reference=guide.reference, hints=guide.hints, blend=guide.blend
-            )
+            coloured = Guidance(guide.hints, guide.reference, regions, guide.blend).colorize(colorizer, image)
         except PseudocolorError as error:
             raise GuideError(f"{job.source}: {error}") from error
         try:

@@ -71,7 +71,7 @@ ColorizeFn = Callable[..., torch.Tensor]
 
 
 @dataclass(frozen=True)
-class Guidance:
+class SimulatedGuidance:
     """Simulated user guidance for a network model: `hints` point hints and/or the photo's own colours."""
 
     hints: int = 0
@@ -177,9 +177,9 @@ def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
 
 def load_model_spec(
     spec: str, device: torch.device, hints: int = 0, reference_self: bool = False, spread_hints: bool = True
-) -> tuple[ColorizeFn, Guidance | None]:
+) -> tuple[ColorizeFn, SimulatedGuidance | None]:
     """'gray' or a model spec -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]
-    taking optional `local_hints` / `global_hint` keywords, the Guidance to feed it or None).
+    taking optional `local_hints` / `global_hint` keywords, the SimulatedGuidance to feed it or None).
     `spread_hints` False leaves point hints to the network alone (see `Colorizer`)."""
     if hints < 0:
         raise EvaluateError(f"--hints must be >= 0, got {hints}")
@@ -191,7 +191,7 @@ def load_model_spec(
     if hints or reference_self:
         require_hints(colorizer.network, f"{spec} with --hints / --reference")
     colorizer.spread_hints = spread_hints
-    guidance = Guidance(hints, reference_self, colorizer.size, colorizer.network.ab_bins)
+    guidance = SimulatedGuidance(hints, reference_self, colorizer.size, colorizer.network.ab_bins)
     return colorizer.colorize_rgb, (guidance if guidance.active else None)
 
 
@@ -222,7 +222,7 @@ def evaluate_files(
     device: torch.device,
     batch_size: int = 32,
     workers: int = 0,
-    guidance: Guidance | None = None,
+    guidance: SimulatedGuidance | None = None,
     max_bad_fraction: float = 1.0,
 ) -> Evaluation:
     """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo.

@@ -71,8 +71,7 @@ class TrackedMLFlowLogger(MLFlowLogger):
     def log_hyperparams(self, params) -> None:
         if self._resumed:
             recorded = self.experiment.get_run(self.run_id).data.params
-            # flattened as MLFlowLogger.log_hyperparams flattens them (nested keys joined by "/")
-            flat = _flatten(params if isinstance(params, dict) else vars(params), separator="/")
+            flat = _logged_keys(params if isinstance(params, dict) else vars(params))
             params = {key: value for key, value in flat.items() if key not in recorded}
         if params:
             super().log_hyperparams(params)
@@ -101,13 +100,28 @@ class TrackedMLFlowLogger(MLFlowLogger):
             self._mlflow_client.raise_if_rejected()
 
 
-def _flatten(tree: dict, prefix: str = "", separator: str = ".") -> dict[str, object]:
-    """Nested dicts -> one level, keys joined by `separator`."""
+def _logged_keys(tree: dict, prefix: str = "") -> dict[str, object]:
+    """The params as MLFlowLogger.log_hyperparams logs them: nested dicts, and lists of dicts, joined by '/'."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_logged_keys(value, f"{name}/"))
+        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            for index, item in enumerate(value):
+                flat.update(_logged_keys(item, f"{name}/{index}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Nested dicts -> one level, keys joined by '.' (the config's own key paths)."""
     flat = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{name}{separator}", separator))
+            flat.update(_flatten(value, f"{name}."))
         else:
             flat[name] = value
     return flat

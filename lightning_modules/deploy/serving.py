@@ -24,16 +24,15 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from PIL import Image
 
 from pseudocolor.datamodules.color_space import to_uint8
-from pseudocolor.datamodules.decoding import ImageDecodeError, decode_image_bytes
+from pseudocolor.datamodules.decoding import decode_image_bytes
+from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.lightning_modules.deploy.serving_guide import (
     GUIDE_COLUMNS,
-    RequestError,
-    RowGuide,
     parse_row_guide,
     to_bytes,
 )
-from pseudocolor.lightning_modules.guided.regions import colorize_with_regions
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.inference.device import resolve_device
 from pseudocolor.lightning_modules.inference.model_spec import WEIGHTS_ARTIFACT
 
 IMAGE_COLUMN = "image"
@@ -59,22 +58,14 @@ class ColorizerModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         config = json.loads(Path(context.artifacts[CONFIG_ARTIFACT]).read_text())
         self.max_pixels = int(os.environ.get(MAX_PIXELS_ENV, config["max_pixels"]))
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.colorizer = Colorizer.load(context.artifacts[WEIGHTS_ARTIFACT]).to(device)
+        self.colorizer = Colorizer.load(context.artifacts[WEIGHTS_ARTIFACT], resolve_device("auto"))
 
     def _decode(self, value: object, row: int) -> torch.Tensor:
         name = f"row {row} of column '{IMAGE_COLUMN}'"
         try:
             return decode_image_bytes(to_bytes(value, name), self.max_pixels, name)
-        except (RequestError, ImageDecodeError) as error:
+        except PseudocolorError as error:
             raise _invalid(str(error)) from error
-
-    def _colorize_guided(self, image: torch.Tensor, guide: RowGuide) -> torch.Tensor:
-        """(3, H, W) uint8 RGB -> (3, H, W) uint8 RGB coloured with the row's hints, reference and regions."""
-        coloured = colorize_with_regions(
-            self.colorizer, image, guide.regions, reference=guide.reference, hints=guide.hints, blend=guide.blend
-        )
-        return to_uint8(coloured)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """DataFrame with an `image` column of encoded photos (+ optional guidance columns) -> DataFrame
@@ -88,13 +79,16 @@ class ColorizerModel(mlflow.pyfunc.PythonModel):
                 parse_row_guide(values, row, tuple(image.shape[-2:]), self.max_pixels)
                 for row, (image, values) in enumerate(zip(images, guide_values))
             ]
-        except RequestError as error:
+        except PseudocolorError as error:
             raise _invalid(str(error)) from error
         automatic = [row for row, guide in enumerate(guides) if not guide.active]
         colored = dict(zip(automatic, self.colorizer.colorize_batch([images[row] for row in automatic])))
         for row, guide in enumerate(guides):
             if guide.active:
-                colored[row] = self._colorize_guided(images[row], guide)
+                try:
+                    colored[row] = to_uint8(guide.colorize(self.colorizer, images[row]))
+                except PseudocolorError as error:  # e.g. guidance for a model without hint inputs
+                    raise _invalid(f"row {row}: {error}") from error
         return pd.DataFrame({IMAGE_COLUMN: [encode_png_base64(colored[row]) for row in range(len(images))]})
 
 

@@ -1,4 +1,4 @@
-"""The optional guidance columns of a serving request -> the arguments of `regions.colorize_with_regions`.
+"""The optional guidance columns of a serving request -> one `Guidance` per row.
 
 Columns, all optional; a missing column or a null, NaN or empty value means automatic colouring:
     hints: point hints 'X,Y,#RRGGBB' separated by ';', X and Y in pixels of the row's image (the syntax of
@@ -17,7 +17,6 @@ import binascii
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
@@ -25,6 +24,7 @@ import torch
 from pseudocolor.datamodules.decoding import ImageDecodeError, decode_image_bytes
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.masks import MaskLoadError, decode_mask_bytes
+from pseudocolor.lightning_modules.guided.guidance import Guidance
 from pseudocolor.lightning_modules.guided.hints import parse_hint
 from pseudocolor.lightning_modules.guided.regions import PointHint, Region, check_hints
 
@@ -36,20 +36,6 @@ HINT_SEPARATOR = ";"
 
 class RequestError(PseudocolorError):
     """A request value that cannot be used; the message names its row and column and what to send."""
-
-
-@dataclass
-class RowGuide:
-    """The guidance of one row: point hints, whole-image reference (3, h, w) uint8, regions, blend."""
-
-    hints: list[PointHint] = field(default_factory=list)
-    reference: torch.Tensor | None = None
-    regions: list[Region] = field(default_factory=list)
-    blend: str = "poisson"
-
-    @property
-    def active(self) -> bool:
-        return bool(self.hints or self.reference is not None or self.regions)
 
 
 def is_missing(value: object) -> bool:
@@ -82,7 +68,7 @@ def _hints(value: object, name: str, size: tuple[int, int]) -> list[PointHint]:
     try:
         points = [parse_hint(piece) for piece in pieces if piece.strip()]
         check_hints(points, size)
-    except ValueError as error:
+    except PseudocolorError as error:
         raise RequestError(f"{name}: {error}; give X,Y,#RRGGBB hints inside the image, separated by ';'") from error
     return points
 
@@ -116,14 +102,14 @@ def _regions(value: object, name: str, size: tuple[int, int], max_pixels: int) -
     return regions
 
 
-def parse_row_guide(values: Mapping[str, object], row: int, size: tuple[int, int], max_pixels: int) -> RowGuide:
-    """One row's guidance columns (absent keys allowed) for an image of `size` (H, W) -> RowGuide.
+def parse_row_guide(values: Mapping[str, object], row: int, size: tuple[int, int], max_pixels: int) -> Guidance:
+    """One row's guidance columns (absent keys allowed) for an image of `size` (H, W) -> Guidance.
 
     References are refused above `max_pixels`; masks must have the image's size and select a pixel.
     """
     given = {column: values.get(column) for column in GUIDE_COLUMNS if not is_missing(values.get(column))}
     name = {column: f"row {row} of column '{column}'" for column in GUIDE_COLUMNS}
-    guide = RowGuide()
+    guide = Guidance()
     if HINTS_COLUMN in given:
         guide.hints = _hints(given[HINTS_COLUMN], name[HINTS_COLUMN], size)
     if REFERENCE_COLUMN in given:
