@@ -10,7 +10,9 @@ from pseudocolor.datamodules.decoding import decode_image
 from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
 from pseudocolor.experiments.commands.colorize import main
 from pseudocolor.lightning_modules.inference import model_spec
-from tests.conftest import write_photo
+from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.networks.eccv16 import ECCV16Net
+from tests.conftest import PickledCode, write_photo
 from tests.deploy_helpers import assert_same_lightness, write_all_modes, write_weights
 
 
@@ -123,6 +125,30 @@ def test_missing_pretrained_model_is_a_clear_error(tmp_path, capsys, monkeypatch
 
     assert colorize(tmp_path / "photo.jpg", "--output", tmp_path / "out") == 2
     assert "no pretrained model is bundled in this version" in capsys.readouterr().err
+
+
+def test_a_model_file_holding_pickled_code_is_refused_in_one_sentence_without_running_it(tmp_path, capsys):
+    marker = tmp_path / "code_ran"
+    torch.save({"payload": PickledCode(str(marker))}, tmp_path / "evil.ckpt")
+    write_photo(tmp_path / "photo.jpg")
+
+    assert colorize(tmp_path / "photo.jpg", "--output", tmp_path / "out", "--model", tmp_path / "evil.ckpt") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'evil.ckpt'}: this model file holds pickled code, which pseudocolor never runs; "
+                   "use a file written by pseudocolor (a .ckpt of `pseudocolor fit` or `pseudocolor export --format "
+                   "weights`)"]
+    assert not marker.exists()
+
+
+def test_hints_for_a_model_without_hint_inputs_end_in_one_sentence(tmp_path, capsys):
+    weights = Colorizer(ECCV16Net(), size=32).save_weights(tmp_path / "eccv16.pt")
+    write_photo(tmp_path / "photo.jpg")
+
+    assert colorize(tmp_path / "photo.jpg", "--output", tmp_path / "out", "--model", weights,
+                    "--hint", "10,10,#ff0000") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a model with hint inputs, but this ECCV16Net colours automatically only" in err[0]
+    assert colorize(tmp_path / "photo.jpg", "--output", tmp_path / "out", "--model", weights) == 0
 
 
 # ---------------------------------------------------------------------------------------- guided colouring
