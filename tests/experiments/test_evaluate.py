@@ -19,6 +19,7 @@ from pseudocolor.experiments.commands.evaluation_plots import PLOT_FILES
 from pseudocolor.experiments.tracking.store import prepare_store
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.metrics import METRICS, psnr
+from pseudocolor.lightning_modules.networks.eccv16 import ECCV16Net
 from pseudocolor.lightning_modules.networks.residual_caffenet import ResidualCaffeNet
 from tests.conftest import write_grey_photo, write_photo
 
@@ -123,6 +124,15 @@ def test_user_errors_end_in_one_sentence(photos, tmp_path, tracking_uri, capsys,
     assert evaluate.main([*argv, "--output", str(tmp_path / "out"), *FAST]) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+def test_hints_for_an_automatic_only_network_end_in_one_sentence(photos, tmp_path, tracking_uri, capsys):
+    weights = Colorizer(ECCV16Net(), size=32).save_weights(tmp_path / "eccv16.pt")
+    argv = [str(photos), "--model", str(weights), "--hints", "10", "--output", str(tmp_path / "out"), *FAST]
+    assert evaluate.main(argv) == 2
+    error = capsys.readouterr().err
+    assert "needs a model with hint inputs, but this ECCV16Net colours automatically only" in error
+    assert "Traceback" not in error
 
 
 def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos, tmp_path, tracking_uri):
