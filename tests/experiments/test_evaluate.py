@@ -159,7 +159,7 @@ def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos,
 
 
 def test_hints_are_the_same_on_every_run():
-    guidance = evaluate.Guidance(hints=10, network_size=32)
+    guidance = evaluate.SimulatedGuidance(hints=10, network_size=32)
     rgb = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     first, second = guidance.inputs(rgb, [0, 1])["local_hints"], guidance.inputs(rgb, [0, 1])["local_hints"]
     assert torch.equal(first, second)
