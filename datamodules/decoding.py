@@ -43,16 +43,23 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         array = np.asarray(image, dtype=np.float64)
         scale = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         image = Image.fromarray(np.clip(array / scale * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if _has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
 
 
-def image_to_rgb(image: Image.Image) -> torch.Tensor:
-    """An opened PIL image of any mode -> (3, H, W) uint8 RGB, EXIF orientation applied."""
-    return torch.from_numpy(np.asarray(_to_rgb(ImageOps.exif_transpose(image))).copy()).permute(2, 0, 1)
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def image_to_rgb(image: Image.Image, alpha: bool = False) -> torch.Tensor:
+    """An opened PIL image of any mode -> (3, H, W) uint8 RGB, EXIF orientation applied; with `alpha`, an image
+    with transparency comes as (4, H, W) RGBA instead (colour not composited)."""
+    image = ImageOps.exif_transpose(image)
+    converted = image.convert("RGBA") if alpha and _has_alpha(image) else _to_rgb(image)
+    return torch.from_numpy(np.asarray(converted).copy()).permute(2, 0, 1)
 
 
 @contextlib.contextmanager
@@ -82,30 +89,33 @@ def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
         )
 
 
-def _decode(source: str | Path | io.BytesIO, name: str, remedy: str, max_pixels: int) -> torch.Tensor:
+def _decode(source: str | Path | io.BytesIO, name: str, remedy: str, max_pixels: int, alpha: bool) -> torch.Tensor:
     with _named_errors(source, name, remedy), Image.open(source) as image:
         _check_size(image, name, max_pixels)
-        return image_to_rgb(image)
+        return image_to_rgb(image, alpha)
 
 
-def decode_image(source: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def decode_image(source: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, alpha: bool = False) -> torch.Tensor:
     """Read a photo -> (3, H, W) uint8 RGB, EXIF orientation applied.
 
-    Grey, palette, RGBA (composited on white), CMYK and 16-bit inputs are converted to 8-bit RGB.
+    Grey, palette, RGBA (composited on white), CMYK and 16-bit inputs are converted to 8-bit RGB; with `alpha`, a
+    picture with transparency comes as (4, H, W) RGBA (references: transparent pixels give no colour).
     Raises ImageDecodeError, naming the file, for anything unreadable, truncated or larger than
     `max_pixels`.
     """
-    return _decode(Path(source), str(source), FILE_REMEDY, max_pixels)
+    return _decode(Path(source), str(source), FILE_REMEDY, max_pixels, alpha)
 
 
-def decode_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image") -> torch.Tensor:
-    """Encoded image bytes (any format PIL reads) -> (3, H, W) uint8 RGB, as `decode_image`.
+def decode_image_bytes(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "image", alpha: bool = False
+) -> torch.Tensor:
+    """Encoded image bytes (any format PIL reads) -> (3, H, W) uint8 RGB (or RGBA with `alpha`), as `decode_image`.
 
     Raises ImageDecodeError, naming `name`, for empty, unreadable or too large (> `max_pixels`) data.
     """
     if not data:
         raise ImageDecodeError(f"{name}: empty; send the bytes of a JPEG, PNG or other image file")
-    return _decode(io.BytesIO(data), name, "send the bytes of a JPEG, PNG or other image file", max_pixels)
+    return _decode(io.BytesIO(data), name, "send the bytes of a JPEG, PNG or other image file", max_pixels, alpha)
 
 
 def channel_spread(image: torch.Tensor) -> torch.Tensor:

@@ -5,9 +5,11 @@ skipped, and the exit status is 1 when any input failed (2 for a bad model or fl
 
 Guided colouring: with --hint X,Y,#RRGGBB (pixels of the input, repeatable), --reference REF (whole-image
 colour reference) or --region MASK=REF (a mask PNG the input's size, coloured from REF; repeatable, later
-regions win), each input is coloured on its own through `guidance.Guidance`, and --blend
-picks how regions meet the background (poisson, the default, or feather). A flag that does not fit
-(bad hint, unreadable reference, missing, wrongly sized or empty mask) stops the run with exit status 2.
+regions win), each input is coloured on its own through `guidance.Guidance`, --blend
+picks how regions meet the background (poisson, the default, or feather) and --reference-mode how a reference
+gives colour (transfer, the default, or histogram; see `guided.regions`). Transparent pixels of a reference
+(alpha 0) never give colour. A flag that does not fit (bad hint, unreadable, tiny or grey reference, missing,
+wrongly sized or empty mask) stops the run with exit status 2.
 
 Automatic regions (`segmentation.InstanceSegmenter`, Mask R-CNN weights from --segmenter-weights):
 --box-region X0,Y0,X1,Y1=REF colours the instance detected in the box (the box itself when none is) and
@@ -36,7 +38,7 @@ from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.masks import MaskLoadError, load_masks
 from pseudocolor.lightning_modules.guided.guidance import Guidance
 from pseudocolor.lightning_modules.guided.hints import parse_hint
-from pseudocolor.lightning_modules.guided.regions import PointHint, Region
+from pseudocolor.lightning_modules.guided.regions import REFERENCE_MODES, PointHint, Region, prepare_reference
 from pseudocolor.lightning_modules.guided.segmentation import (
     DEFAULT_MIN_SIZE,
     WEIGHTS_URL,
@@ -153,7 +155,7 @@ class GuideError(PseudocolorError):
 @dataclass
 class GuidanceFlags:
     """Parsed guidance flags: point hints, whole-image reference, (mask file, reference) regions,
-    (box, reference) regions and the reference of the automatic region."""
+    (box, reference) regions, the reference of the automatic region and how references give colour."""
 
     hints: list[PointHint]
     reference: torch.Tensor | None
@@ -161,6 +163,7 @@ class GuidanceFlags:
     blend: str
     boxes: list[tuple[Box, torch.Tensor]]
     auto_reference: torch.Tensor | None
+    reference_mode: str = "transfer"
 
     @property
     def active(self) -> bool:
@@ -173,11 +176,16 @@ class GuidanceFlags:
 
 
 def _read_reference(path: str, flag: str, cache: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A reference file -> (3, h, w) RGB or (4, h, w) RGBA uint8, checked that it can give colour."""
     if path not in cache:
         try:
-            cache[path] = decode_image(path)
+            cache[path] = decode_image(path, alpha=True)
         except ImageDecodeError as error:
             raise GuideError(f"{flag}: reference {error}") from error
+        try:
+            prepare_reference(cache[path], name=f"reference {path}")
+        except PseudocolorError as error:
+            raise GuideError(f"{flag}: {error}") from error
     return cache[path]
 
 
@@ -188,6 +196,7 @@ def parse_guide(
     blend: str,
     boxes: Sequence[str] = (),
     auto_region: str | None = None,
+    reference_mode: str = "transfer",
 ) -> GuidanceFlags:
     """The guidance flags -> GuidanceFlags; raises GuideError naming the flag and file."""
     try:
@@ -212,7 +221,7 @@ def parse_guide(
             raise GuideError(f"--box-region: {error}") from error
     whole = None if reference is None else _read_reference(reference, "--reference", cache)
     auto = None if auto_region is None else _read_reference(auto_region, "--auto-region", cache)
-    return GuidanceFlags(points, whole, pairs, blend, box_pairs, auto)
+    return GuidanceFlags(points, whole, pairs, blend, box_pairs, auto, reference_mode)
 
 
 def _detected_regions(segmenter: InstanceSegmenter, image: torch.Tensor, guide: GuidanceFlags, source: Path) -> list[Region]:
@@ -267,7 +276,8 @@ def colorize_guided(
                 raise GuideError(f"--region: {error} (input {job.source})") from error
             regions.append(Region(mask, reference, name=str(mask_path)))
         try:
-            coloured = Guidance(guide.hints, guide.reference, regions, guide.blend).colorize(colorizer, image)
+            guidance = Guidance(guide.hints, guide.reference, regions, guide.blend, guide.reference_mode)
+            coloured = guidance.colorize(colorizer, image)
         except PseudocolorError as error:
             raise GuideError(f"{job.source}: {error}") from error
         try:
@@ -299,13 +309,22 @@ def _parser() -> argparse.ArgumentParser:
         "--hint", action="append", default=[], metavar="X,Y,#RRGGBB",
         help="colour hint at pixel column X, row Y of the input (repeatable)",
     )
-    guided.add_argument("--reference", metavar="REF", help="photo whose colours guide the whole image")
+    guided.add_argument(
+        "--reference", metavar="REF",
+        help="picture whose colours guide the whole image (transparent pixels, alpha 0, give no colour)",
+    )
     guided.add_argument(
         "--region", action="append", default=[], metavar="MASK=REF",
-        help="mask PNG (the input's size, nonzero inside) coloured from reference REF (repeatable; split on the last '=')",
+        help="mask PNG (the input's size, nonzero inside) coloured from reference REF (repeatable; split on the last "
+        "'='; transparent pixels of REF give no colour)",
     )
     guided.add_argument(
         "--blend", choices=("poisson", "feather"), default="poisson", help="how regions meet the background"
+    )
+    guided.add_argument(
+        "--reference-mode", choices=REFERENCE_MODES, default="transfer",
+        help="transfer (default): each pixel takes the colour of matching content in the reference, the network's "
+        "colour where nothing matches; histogram: the reference's colour histogram only steers the network",
     )
     auto = parser.add_argument_group("automatic regions (Mask R-CNN; needs --segmenter-weights)")
     auto.add_argument(
@@ -332,7 +351,9 @@ def main(argv: list[str]) -> int:
         print(f"error: --batch-size must be at least 1, got {args.batch_size}", file=sys.stderr)
         return 2
     try:
-        guide = parse_guide(args.hint, args.reference, args.region, args.blend, args.box_region, args.auto_region)
+        guide = parse_guide(
+            args.hint, args.reference, args.region, args.blend, args.box_region, args.auto_region, args.reference_mode
+        )
         if guide.segmenting and args.segmenter_weights is None:
             raise GuideError(SEGMENTER_MISSING)
         if args.segmenter_size < 32:

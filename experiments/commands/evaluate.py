@@ -12,8 +12,22 @@ Guided evaluation (network models only; the gray baseline takes no hints and ref
 `--hints N` gives each photo N one-pixel ground-truth ab hints at uniform random positions on the
 image the network sees (the size x size photo, resized to the network's side when that differs), drawn
 by `HintSampler.points` from a torch.Generator seeded with HINT_SEED + the photo's index in the file
-list, so every run and model sees the same hints. `--reference self` gives each photo its own ab
-histogram and saturation (`global_hint_from_ab` over the whole size x size photo) as global hint.
+list, so every run and model sees the same hints.
+
+Reference protocols (`guided.reference_protocols`; not together with --hints): a photo's own colours at their
+own positions could simply be copied, so the reference is never the photo itself. `--reference self` colours
+each size x size photo from the photo mirrored left-right and shrunk to 75 % (the same colours at other
+positions and scale). `--region mirrored|rest` colours the centre region (the middle half of each side) from
+that mirrored reference, or from the rest of the photo with the region transparent, the background
+automatically (or from the whole-photo reference when --reference self is given too), fused with a Poisson
+edge (`colorize_with_regions`). `--reference-mode` says how a reference gives colour: "transfer" (exemplar
+colour transfer, the default) or "histogram" (the network's global hint only). These photos are coloured one
+at a time, and each also automatically, which adds per-image columns: psnr_auto (the automatic colouring's
+PSNR), psnr_gain (psnr - psnr_auto) and delta_l (mean |delta L| in CIELAB between the 8-bit output and the
+input); with --region also region_psnr and region_psnr_auto (PSNR over the region's pixels and the 3
+channels), region_gain (their difference) and outside_delta_ab (mean over the pixels more than
+EDGE_MARGIN = 32 px outside the region of the mean over a and b of |ab(output) - ab(automatic)|, both 8-bit).
+summary.json holds their means (and region_gain_min, the worst photo's region_gain), logged to MLflow too.
 """
 
 from __future__ import annotations
@@ -52,11 +66,19 @@ from pseudocolor.datamodules.transforms import squash_transform, to_float
 from pseudocolor.experiments.commands.evaluation_plots import write_plots
 from pseudocolor.experiments.tracking.store import DEFAULT_EXPERIMENT, prepare_store
 from pseudocolor.lightning_modules.guided.hint_sampler import HintSampler
-from pseudocolor.lightning_modules.guided.hints import global_hint_from_ab
+from pseudocolor.lightning_modules.guided.reference_protocols import (
+    EDGE_MARGIN,
+    REFERENCE_SCALE,
+    centre_mask,
+    far_outside,
+    mirrored_reference,
+    rest_reference,
+)
+from pseudocolor.lightning_modules.guided.regions import REFERENCE_MODES, Region, colorize_with_regions
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.device import resolve_device
 from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
-from pseudocolor.lightning_modules.metrics import METRICS
+from pseudocolor.lightning_modules.metrics import METRICS, psnr
 from pseudocolor.lightning_modules.networks.protocol import require_hints
 
 GRAY = "gray"
@@ -66,41 +88,113 @@ NOT_COMPUTED = {
     "fid": "needs the torch-fidelity package and its Inception weights; not installed",
 }
 
-HINT_SEED = 0  # the hints of the photo at index i of the file list come from torch.Generator().manual_seed(HINT_SEED + i)
+HINT_SEED = (
+    0  # the hints of the photo at index i of the file list come from torch.Generator().manual_seed(HINT_SEED + i)
+)
+REGION_CHOICES = ("none", "mirrored", "rest")
+REFERENCE_PROTOCOL = f"the photo mirrored left-right and shrunk to {REFERENCE_SCALE * 100:g} %"
+REGION_PROTOCOLS = {
+    "none": "no region",
+    "mirrored": f"centre region (middle half of each side) from {REFERENCE_PROTOCOL}, the rest automatic",
+    "rest": "centre region (middle half of each side) from the rest of the photo (the region transparent), "
+    "the rest automatic",
+}
+MIN_REGION_SIZE = 4 * (EDGE_MARGIN + 1)  # px: the smallest --size leaving pixels beyond EDGE_MARGIN of the region
+# the columns the reference protocols add, each with whether higher is better (module docstring)
+REFERENCE_COLUMNS = {"psnr_auto": True, "psnr_gain": True, "delta_l": False}
+REGION_COLUMNS = {"region_psnr": True, "region_psnr_auto": True, "region_gain": True, "outside_delta_ab": False}
+HIGHER_IS_BETTER = (
+    {name: metric.higher_is_better for name, metric in METRICS.items()} | REFERENCE_COLUMNS | REGION_COLUMNS
+)
 ColorizeFn = Callable[..., torch.Tensor]
 
 
 @dataclass(frozen=True)
 class SimulatedGuidance:
-    """Simulated user guidance for a network model: `hints` point hints and/or the photo's own colours."""
+    """Simulated user guidance for a network model: `hints` ground-truth point hints per photo."""
 
     hints: int = 0
-    reference_self: bool = False
     network_size: int = 256
-    bins: torch.Tensor | None = None
 
     @property
     def active(self) -> bool:
-        return self.hints > 0 or self.reference_self
+        return self.hints > 0
 
     def inputs(self, rgb: torch.Tensor, indices: list[int]) -> dict[str, torch.Tensor]:
-        """(B, 3, S, S) ground-truth RGB in [0, 1] and the photos' file indices -> colorize_l hint keywords."""
-        lab = rgb_to_lab(rgb.float())
-        hints = {}
-        if self.hints > 0:
-            small = lab
-            if tuple(rgb.shape[-2:]) != (self.network_size, self.network_size):
-                side = (self.network_size, self.network_size)
-                small = rgb_to_lab(F.interpolate(rgb.float(), size=side, mode="bilinear", antialias=True).clamp(0, 1))
-            sampler = HintSampler()
-            maps = [
-                sampler.points(small[i : i + 1], self.hints, torch.Generator().manual_seed(HINT_SEED + index))
-                for i, index in enumerate(indices)
-            ]
-            hints["local_hints"] = torch.cat(maps)
-        if self.reference_self:
-            hints["global_hint"] = global_hint_from_ab(lab[:, 1:], self.bins.to(lab.device))
-        return hints
+        """(B, 3, S, S) ground-truth RGB in [0, 1] and the photos' file indices -> colorize_l's `local_hints`
+        keyword, (B, 3, network_size, network_size)."""
+        small = rgb.float()
+        if tuple(rgb.shape[-2:]) != (self.network_size, self.network_size):
+            side = (self.network_size, self.network_size)
+            small = F.interpolate(small, size=side, mode="bilinear", antialias=True).clamp(0, 1)
+        lab = rgb_to_lab(small)
+        sampler = HintSampler()
+        maps = [
+            sampler.points(lab[i : i + 1], self.hints, torch.Generator().manual_seed(HINT_SEED + index))
+            for i, index in enumerate(indices)
+        ]
+        return {"local_hints": torch.cat(maps)}
+
+
+def region_psnr(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB inside a region: (B, 3, H, W) uint8 output and target, (H, W) bool mask -> (B,),
+    10 log10(255^2 / MSE) with the MSE over the mask's pixels and the 3 channels."""
+    error = (output.float() - target.float()).square().mean(dim=1)[:, mask].mean(dim=1)
+    return 10 * torch.log10(255**2 / error.clamp_min(1e-10))
+
+
+@dataclass(frozen=True)
+class ReferenceProtocol:
+    """Simulated references for a network model (module docstring): the whole photo's (`reference_self`) and/or
+    the centre region's (`region`, "mirrored" or "rest"), giving colour as `reference_mode` says."""
+
+    colorizer: Colorizer
+    reference_self: bool = False
+    region: str = "none"
+    reference_mode: str = "transfer"
+
+    @property
+    def columns(self) -> dict[str, bool]:
+        """The per-image columns `measure` adds, each with whether higher is better."""
+        return REFERENCE_COLUMNS | (REGION_COLUMNS if self.region != "none" else {})
+
+    def colorize_photo(self, rgb: torch.Tensor, path: str = "photo") -> torch.Tensor:
+        """(3, S, S) ground-truth RGB in [0, 1] -> (3, S, S) RGB in [0, 1] coloured from its simulated references.
+        Raises EvaluateError naming `path` when a reference cannot give colour (e.g. the rest of the photo is grey)."""
+        mirrored = mirrored_reference(rgb)
+        regions = []
+        if self.region != "none":
+            mask = centre_mask(*rgb.shape[-2:])
+            source = mirrored if self.region == "mirrored" else rest_reference(rgb, mask)
+            regions.append(Region(mask, source, name=f"the centre region's {self.region} reference"))
+        whole = mirrored if self.reference_self else None
+        try:
+            return colorize_with_regions(self.colorizer, rgb, regions, whole, reference_mode=self.reference_mode)
+        except PseudocolorError as error:
+            raise EvaluateError(f"{path}: {error}; remove it from DATA") from error
+
+    def measure(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, list[float]]:
+        """(B, 3, S, S) uint8 outputs and ground truth -> `columns`' per-image values; colours `target`'s photos
+        automatically to compare."""
+        automatic = to_uint8(self.colorizer.colorize_rgb(to_float(target)))
+        output_lab, target_lab, automatic_lab = (rgb_to_lab(to_float(image)) for image in (output, target, automatic))
+        psnr_auto = psnr(automatic, target)
+        values = {
+            "psnr_auto": psnr_auto,
+            "psnr_gain": psnr(output, target) - psnr_auto,
+            "delta_l": (output_lab[:, 0] - target_lab[:, 0]).abs().mean(dim=(1, 2)),
+        }
+        if self.region != "none":
+            mask = centre_mask(*target.shape[-2:]).to(target.device)
+            inside, inside_auto = region_psnr(output, target, mask), region_psnr(automatic, target, mask)
+            delta_ab = (output_lab[:, 1:] - automatic_lab[:, 1:]).abs().mean(dim=1)
+            values |= {
+                "region_psnr": inside,
+                "region_psnr_auto": inside_auto,
+                "region_gain": inside - inside_auto,
+                "outside_delta_ab": delta_ab[:, far_outside(mask)].mean(dim=1),
+            }
+        return {name: column.cpu().tolist() for name, column in values.items()}
 
 
 class EvaluateError(PseudocolorError):
@@ -117,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--list", dest="list_file", help="ctest10k-format list of files relative to the single DATA folder"
     )
     parser.add_argument(
-        "--model", default=GRAY,
+        "--model",
+        default=GRAY,
         help="model spec (.ckpt, weights file, models:/..., runs:/..., pretrained) or 'gray', the colourless baseline",
     )
     parser.add_argument("--size", type=int, default=256, help="photos are resized to SIZE x SIZE (default 256)")
@@ -129,19 +224,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=workers, help="decoding processes")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     parser.add_argument(
-        "--max-bad-fraction", type=float, default=DEFAULT_MAX_BAD_FRACTION, metavar="F",
+        "--max-bad-fraction",
+        type=float,
+        default=DEFAULT_MAX_BAD_FRACTION,
+        metavar="F",
         help=f"stop when more than this fraction of the files is unreadable (default {DEFAULT_MAX_BAD_FRACTION})",
     )
     parser.add_argument(
-        "--hints", type=int, default=0, metavar="N",
+        "--hints",
+        type=int,
+        default=0,
+        metavar="N",
         help="N one-pixel ground-truth colour hints per photo at seeded random positions (default 0)",
     )
     parser.add_argument(
-        "--reference", choices=("none", "self"), default="none",
-        help="self: each photo's own colour histogram as whole-image reference (default none)",
+        "--reference",
+        choices=("none", "self"),
+        default="none",
+        help=f"self: colour each photo from {REFERENCE_PROTOCOL.replace('%', '%%')} as whole-image reference "
+        "(default none)",
     )
     parser.add_argument(
-        "--no-hint-spreading", dest="spread_hints", action="store_false",
+        "--region",
+        choices=REGION_CHOICES,
+        default="none",
+        help="colour the centre region (middle half of each side) from the mirrored 75 %% reference (mirrored) or "
+        "from the rest of the photo with the region transparent (rest), the background automatically; reports "
+        "PSNR inside the region next to automatic's (default none)",
+    )
+    parser.add_argument(
+        "--reference-mode",
+        choices=REFERENCE_MODES,
+        default="transfer",
+        help="how a reference gives colour: transfer (exemplar colour transfer, default) or histogram "
+        "(the network's global hint only)",
+    )
+    parser.add_argument(
+        "--no-hint-spreading",
+        dest="spread_hints",
+        action="store_false",
         help="leave point hints to the network alone (default: also spread along lightness edges)",
     )
     return parser
@@ -176,31 +297,48 @@ def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def load_model_spec(
-    spec: str, device: torch.device, hints: int = 0, reference_self: bool = False, spread_hints: bool = True
-) -> tuple[ColorizeFn, SimulatedGuidance | None]:
-    """'gray' or a model spec -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1]
-    taking optional `local_hints` / `global_hint` keywords, the SimulatedGuidance to feed it or None).
-    `spread_hints` False leaves point hints to the network alone (see `Colorizer`)."""
+    spec: str,
+    device: torch.device,
+    hints: int = 0,
+    reference_self: bool = False,
+    spread_hints: bool = True,
+    region: str = "none",
+    reference_mode: str = "transfer",
+) -> tuple[ColorizeFn, SimulatedGuidance | ReferenceProtocol | None]:
+    """'gray' or a model spec -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1] (automatic, or
+    with an optional `local_hints` keyword), and the simulated guidance: SimulatedGuidance for `hints`,
+    ReferenceProtocol for `reference_self` / `region`, or None). `spread_hints` False leaves point hints to the
+    network alone (see `Colorizer`)."""
     if hints < 0:
         raise EvaluateError(f"--hints must be >= 0, got {hints}")
+    references = reference_self or region != "none"
     if spec == GRAY:
-        if hints or reference_self:
-            raise EvaluateError("--hints and --reference self need a network; the gray baseline takes no hints")
+        if hints or references:
+            raise EvaluateError(
+                "--hints, --reference self and --region need a network; the gray baseline takes no hints"
+            )
         return gray_baseline, None
+    if hints and references:
+        raise EvaluateError(
+            "--hints cannot be combined with --reference self or --region; evaluate them in separate runs"
+        )
     colorizer = Colorizer.load(spec, device)
-    if hints or reference_self:
-        require_hints(colorizer.network, f"{spec} with --hints / --reference")
+    if hints or (references and reference_mode == "histogram"):  # transfer works with automatic-only networks too
+        require_hints(colorizer.network, f"{spec} with --hints / --reference-mode histogram")
     colorizer.spread_hints = spread_hints
-    guidance = SimulatedGuidance(hints, reference_self, colorizer.size, colorizer.network.ab_bins)
+    if references:
+        return colorizer.colorize_rgb, ReferenceProtocol(colorizer, reference_self, region, reference_mode)
+    guidance = SimulatedGuidance(hints, colorizer.size)
     return colorizer.colorize_rgb, (guidance if guidance.active else None)
 
 
 # ---------------------------------------------------------------------------------------- evaluation
 @dataclass
 class Evaluation:
-    """Per-image rows (file + every metric), the skipped files (paths, and "kind<TAB>reason" lines), and the
-    best/worst images by PSNR."""
+    """Per-image rows (file + every column: the metrics, then any a ReferenceProtocol adds), the skipped files
+    (paths, and "kind<TAB>reason" lines), and the best/worst images by PSNR."""
 
+    columns: list[str] = field(default_factory=lambda: list(METRICS))
     rows: list[dict[str, object]] = field(default_factory=list)
     skipped_grey: list[str] = field(default_factory=list)
     skipped_unreadable: list[str] = field(default_factory=list)
@@ -222,16 +360,19 @@ def evaluate_files(
     device: torch.device,
     batch_size: int = 32,
     workers: int = 0,
-    guidance: SimulatedGuidance | None = None,
+    guidance: SimulatedGuidance | ReferenceProtocol | None = None,
     max_bad_fraction: float = 1.0,
 ) -> Evaluation:
     """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo.
-    With `guidance`, each photo's simulated hints are passed to `colorize`. Stops early, after the batch
-    in hand, once more than `max_bad_fraction` of `files` are known to be unreadable."""
+    With a SimulatedGuidance, each photo's simulated hints are passed to `colorize`; with a ReferenceProtocol,
+    the photos are coloured one at a time from their simulated references and measured against `colorize`'s
+    automatic colouring too. Stops early, after the batch in hand, once more than `max_bad_fraction` of
+    `files` are known to be unreadable."""
     index_of = {str(path): index for index, path in enumerate(files)}
     dataset = ImageFileDataset(files, squash_transform(size), skip_grey=True)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
-    result = Evaluation()
+    references = guidance if isinstance(guidance, ReferenceProtocol) else None
+    result = Evaluation(columns=[*METRICS, *(references.columns if references else ())])
     start = time.perf_counter()
     with tqdm(total=len(files), unit="img", desc="evaluate", file=sys.stderr) as progress:
         for batch in loader:
@@ -243,9 +384,18 @@ def evaluate_files(
             if batch["paths"]:
                 target = batch["image"].to(device)
                 rgb = to_float(target)
-                hints = guidance.inputs(rgb, [index_of.get(str(p), 0) for p in batch["paths"]]) if guidance else {}
-                output = to_uint8(colorize(rgb, **hints))
+                if references:
+                    output = to_uint8(
+                        torch.stack(
+                            [references.colorize_photo(photo, path) for photo, path in zip(rgb, batch["paths"])]
+                        )
+                    )
+                else:
+                    indices = [index_of.get(str(p), 0) for p in batch["paths"]]
+                    output = to_uint8(colorize(rgb, **(guidance.inputs(rgb, indices) if guidance else {})))
                 values = {name: metric.per_image(output, target).cpu().tolist() for name, metric in METRICS.items()}
+                if references:
+                    values |= references.measure(output, target)
                 for index, path in enumerate(batch["paths"]):
                     result.rows.append({"file": path, **{name: column[index] for name, column in values.items()}})
                     result.extremes.append((values["psnr"][index], path, target[index].cpu(), output[index].cpu()))
@@ -263,8 +413,9 @@ def _std(values: list[float]) -> float:
 
 
 def summarize(evaluation: Evaluation, metadata: dict[str, object]) -> dict[str, object]:
-    """summary.json's content: counts, the mean of every metric column under its name, and their std."""
-    names = list(METRICS)
+    """summary.json's content: counts, the mean of every column under its name, their std, and with the region
+    columns region_gain_min, the worst photo's region_gain."""
+    names = evaluation.columns
     summary = {
         "n_images": len(evaluation.rows),
         "n_skipped_grey": len(evaluation.skipped_grey),
@@ -275,13 +426,15 @@ def summarize(evaluation: Evaluation, metadata: dict[str, object]) -> dict[str, 
         "skipped_unreadable": evaluation.skipped_unreadable,
         "not_computed": NOT_COMPUTED,
     }
+    if "region_gain" in names:
+        summary["region_gain_min"] = min(row["region_gain"] for row in evaluation.rows)
     return {**summary, **metadata}
 
 
 # ---------------------------------------------------------------------------------------- outputs
-def write_csv(rows: list[dict[str, object]], path: Path) -> None:
+def write_csv(rows: list[dict[str, object]], columns: list[str], path: Path) -> None:
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", *METRICS])
+        writer = csv.DictWriter(handle, fieldnames=["file", *columns])
         writer.writeheader()
         writer.writerows(rows)
 
@@ -289,12 +442,13 @@ def write_csv(rows: list[dict[str, object]], path: Path) -> None:
 def write_rows_and_skips(evaluation: Evaluation, output: Path) -> None:
     """per_image.csv and skipped.txt ("kind<TAB>reason" per skipped file), written even when evaluation stops."""
     output.mkdir(parents=True, exist_ok=True)
-    write_csv(evaluation.rows, output / "per_image.csv")
+    write_csv(evaluation.rows, evaluation.columns, output / "per_image.csv")
     (output / "skipped.txt").write_text("".join(f"{line}\n" for line in evaluation.skip_reasons))
 
 
 def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output: Path, experiment: str) -> str:
-    """Log params, every mean (and `<name>_std`) and the output folder (under `evaluation/`) to a new run."""
+    """Log params, every mean (and `<name>_std`), region_gain_min when there, and the output folder (under
+    `evaluation/`) to a new run."""
     uri = resolve_tracking_uri()
     experiment_id = prepare_store(uri, experiment)
     client = mlflow.MlflowClient(uri)
@@ -302,7 +456,9 @@ def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output:
     run = client.create_run(experiment_id, run_name=f"evaluate {params['model']}", tags=tags)
     run_id = run.info.run_id
     now = int(time.time() * 1000)
-    values = {name: summary[name] for name in ("n_images", "n_skipped_grey", "n_skipped_unreadable", *METRICS)}
+    counts = ("n_images", "n_skipped_grey", "n_skipped_unreadable")
+    extremes = ("region_gain_min",) if "region_gain_min" in summary else ()
+    values = {name: summary[name] for name in (*counts, *summary["std"], *extremes)}
     values |= {f"{name}_std": value for name, value in summary["std"].items()}
     client.log_batch(
         run_id,
@@ -316,9 +472,11 @@ def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output:
 
 def summary_table(summary: dict[str, object]) -> str:
     lines = [f"{'metric':<26} {'mean':>10} {'std':>10}  better"]
-    for name, metric in METRICS.items():
-        better = {True: "higher", False: "lower", None: ""}[metric.higher_is_better]
-        lines.append(f"{name:<26} {summary[name]:>10.4f} {summary['std'][name]:>10.4f}  {better}")
+    for name, std in summary["std"].items():
+        better = {True: "higher", False: "lower", None: ""}[HIGHER_IS_BETTER[name]]
+        lines.append(f"{name:<26} {summary[name]:>10.4f} {std:>10.4f}  {better}")
+    if "region_gain_min" in summary:
+        lines.append(f"{'region_gain_min':<26} {summary['region_gain_min']:>10.4f} {'':>10}  higher (worst photo)")
     lines.append(
         f"{summary['n_images']} images, skipped {summary['n_skipped_grey']} grey and "
         f"{summary['n_skipped_unreadable']} unreadable, {summary['images_per_second']:.1f} images/s"
@@ -337,9 +495,22 @@ def main(argv: list[str]) -> int:
             raise EvaluateError("--size must be >= 16, --batch-size and --limit >= 1")
         if not 0 <= args.max_bad_fraction <= 1:
             raise EvaluateError(f"--max-bad-fraction must be between 0 and 1, got {args.max_bad_fraction}")
+        if args.region != "none" and args.size < MIN_REGION_SIZE:
+            raise EvaluateError(
+                f"--region needs --size >= {MIN_REGION_SIZE}, so that some pixels lie more than {EDGE_MARGIN} px "
+                f"outside the centre region, got {args.size}"
+            )
         device = resolve_device(args.device)
         files = collect_files(args.data, args.list_file)[: args.limit]
-        colorize, guidance = load_model_spec(args.model, device, args.hints, args.reference == "self", args.spread_hints)
+        colorize, guidance = load_model_spec(
+            args.model,
+            device,
+            hints=args.hints,
+            reference_self=args.reference == "self",
+            spread_hints=args.spread_hints,
+            region=args.region,
+            reference_mode=args.reference_mode,
+        )
         evaluation = evaluate_files(
             files, colorize, args.size, device, args.batch_size, args.workers, guidance, args.max_bad_fraction
         )
@@ -378,6 +549,10 @@ def main(argv: list[str]) -> int:
         "hint_spreading": args.spread_hints,
         "hint_protocol": f"{args.hints} one-pixel ground-truth ab hints per photo, uniform positions on the image "
         f"the network sees, HintSampler.points with torch.Generator seed {HINT_SEED} + file index",
+        "reference_protocol": REFERENCE_PROTOCOL,
+        "region": args.region,
+        "region_protocol": REGION_PROTOCOLS[args.region],
+        "reference_mode": args.reference_mode,
     }
     summary = summarize(evaluation, params)
     write_rows_and_skips(evaluation, output)

@@ -1,7 +1,9 @@
 """The README's pictures, from the bundled sample photos (so anyone can remake them):
 
 - `strip.png`: rows of grey input | the model's colours | the original;
-- `region.png`: grey input | region mask | reference | automatic | region coloured from the reference;
+- `region.png`: grey input | region mask | reference | automatic | region from the reference's histogram (the old
+  path) | region by colour transfer (the default);
+- `reference.png`: rows of grey input | whole-photo reference | automatic | coloured from the reference | original;
 - `hints.png`: grey input with 10 ground-truth colour clicks | automatic | the clicks given to the network alone |
   the clicks also spread along edges (the default) | the original.
 
@@ -14,17 +16,21 @@ import argparse
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from pseudocolor.datamodules.color_space import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
 from pseudocolor.datamodules.decoding import decode_image
 from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
 from pseudocolor.lightning_modules.guided.hint_sampler import HintSampler
+from pseudocolor.lightning_modules.guided.reference_protocols import mirrored_reference
 from pseudocolor.lightning_modules.guided.regions import Region, colorize_with_regions
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 
 STRIP_PHOTOS = ("kodim03.jpg", "kodim05.jpg", "kodim14.jpg", "kodim20.jpg", "kodim23.jpg")
 REGION_PHOTO, REGION_REFERENCE = "kodim03.jpg", "kodim23.jpg"  # a cap coloured from parrots
+REFERENCE_PAIRS = (("kodim19.jpg", "kodim21.jpg"), ("kodim16.jpg", "kodim13.jpg"), ("kodim05.jpg", None))  # None: own
+PANEL_SIDE = 256
 HINT_PHOTOS, HINT_COUNT = ("kodim05.jpg", "kodim14.jpg", "kodim23.jpg"), 10
 LABEL_HEIGHT = 18
 
@@ -71,10 +77,37 @@ def region_example(colorizer: Colorizer) -> Image.Image:
     mask[int(0.15 * height) : int(0.62 * height), int(0.08 * width) : int(0.36 * width)] = True  # the first cap
     input_grey = grey(photo)
     automatic = colorizer.colorize_batch([input_grey])[0]
-    guided = colorize_with_regions(colorizer, input_grey, [Region(mask, reference)])
+    regions = [Region(mask, reference)]
+    histogram = colorize_with_regions(colorizer, input_grey, regions, reference_mode="histogram")
+    transfer = colorize_with_regions(colorizer, input_grey, regions)
     reference_panel = to_pil(reference).resize((width, height))
-    panels = [to_pil(input_grey), to_pil(mask), reference_panel, to_pil(automatic), to_pil(guided)]
-    return grid([panels], ["grey input", "region mask", "reference", "automatic", "region from reference"])
+    panels = [to_pil(input_grey), to_pil(mask), reference_panel, to_pil(automatic), to_pil(histogram), to_pil(transfer)]
+    labels = ["grey input", "region mask", "reference", "automatic", "region: histogram (old)", "region: transfer"]
+    return grid([panels], labels)
+
+
+def _square(photo: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) uint8 -> (3, PANEL_SIDE, PANEL_SIDE) float RGB in [0, 1], squashed."""
+    side = (PANEL_SIDE, PANEL_SIDE)
+    return F.interpolate(photo[None].float() / 255, size=side, mode="bilinear", antialias=True)[0].clamp(0, 1)
+
+
+def reference_example(colorizer: Colorizer) -> Image.Image:
+    """Whole photos coloured from another photo of similar content, and one from its own mirrored 75 % copy (the
+    `evaluate --reference self` protocol)."""
+    rows = []
+    for name, reference_name in REFERENCE_PAIRS:
+        photo = _square(decode_image(SAMPLES_DIR / name))
+        if reference_name is None:
+            reference = mirrored_reference(photo)
+        else:
+            reference = _square(decode_image(SAMPLES_DIR / reference_name))
+        input_grey = grey(to_uint8(photo))
+        coloured = colorize_with_regions(colorizer, input_grey, reference=reference)
+        automatic = colorizer.colorize_batch([input_grey])[0]
+        reference_panel = to_pil(reference).resize((PANEL_SIDE, PANEL_SIDE))
+        rows.append([to_pil(input_grey), reference_panel, to_pil(automatic), to_pil(coloured), to_pil(photo)])
+    return grid(rows, ["grey input", "reference", "automatic", "from the reference", "original"])
 
 
 def _mark_clicks(panel: Image.Image, hint_map: torch.Tensor, photo: torch.Tensor) -> Image.Image:
@@ -104,15 +137,17 @@ def hint_example(colorizer: Colorizer) -> Image.Image:
     return grid(rows, ["grey + 10 clicks", "automatic", "clicks: network alone", "clicks: spread (default)", "original"])
 
 
+FIGURES = {"strip.png": strip, "region.png": region_example, "reference.png": reference_example, "hints.png": hint_example}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="pretrained", help="model spec (default: the shipped model)")
-    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "figures")
+    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parents[1] / "figures")
     args = parser.parse_args(argv)
     colorizer = Colorizer.load(args.model, device="cpu")
     args.output.mkdir(parents=True, exist_ok=True)
-    figures = {"strip.png": strip, "region.png": region_example, "hints.png": hint_example}
-    for name, make in figures.items():
+    for name, make in FIGURES.items():
         figure = make(colorizer)
         figure.save(args.output / name)
         print(args.output / name)

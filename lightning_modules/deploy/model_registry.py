@@ -31,6 +31,7 @@ from pseudocolor.lightning_modules.deploy.serving_guide import (
     BLEND_COLUMN,
     HINTS_COLUMN,
     REFERENCE_COLUMN,
+    REFERENCE_MODE_COLUMN,
     REGIONS_COLUMN,
 )
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
@@ -50,6 +51,7 @@ SIGNATURE = ModelSignature(
             ColSpec(DataType.string, REFERENCE_COLUMN, required=False),
             ColSpec(DataType.string, REGIONS_COLUMN, required=False),
             ColSpec(DataType.string, BLEND_COLUMN, required=False),
+            ColSpec(DataType.string, REFERENCE_MODE_COLUMN, required=False),
         ]
     ),
     outputs=Schema([ColSpec(DataType.string, IMAGE_COLUMN)]),

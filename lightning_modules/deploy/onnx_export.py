@@ -30,9 +30,10 @@ class AbPredictor(nn.Module):
         super().__init__()
         self.network = colorizer.network
         self.temperature = colorizer.temperature
+        self.chroma_gain = colorizer.chroma_gain
 
     def forward(self, l: torch.Tensor) -> torch.Tensor:
-        return predict_ab(self.network, l, temperature=self.temperature)
+        return predict_ab(self.network, l, temperature=self.temperature, chroma_gain=self.chroma_gain)
 
 
 def export_onnx(colorizer: Colorizer, path: str | Path) -> Path:
@@ -49,12 +50,24 @@ def export_onnx(colorizer: Colorizer, path: str | Path) -> Path:
         }
     }
     torch.onnx.export(
-        module, (example,), str(path), dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-        dynamic_shapes=shapes, external_data=False, verbose=False,
+        module,
+        (example,),
+        str(path),
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=shapes,
+        external_data=False,
+        verbose=False,
     )
     model = onnx.load(str(path))
     onnx.helper.set_model_props(
-        model, {"pseudocolor.size": str(colorizer.size), "pseudocolor.temperature": str(colorizer.temperature)}
+        model,
+        {
+            "pseudocolor.size": str(colorizer.size),
+            "pseudocolor.temperature": str(colorizer.temperature),
+            "pseudocolor.chroma_gain": str(colorizer.chroma_gain),
+        },
     )
     onnx.save(model, str(path))
     return path

@@ -3,10 +3,12 @@
 Columns, all optional; a missing column or a null, NaN or empty value means automatic colouring:
     hints: point hints 'X,Y,#RRGGBB' separated by ';', X and Y in pixels of the row's image (the syntax of
         `pseudocolor colorize --hint`, parsed by `hints.parse_hint`).
-    reference: base64 text of image bytes whose colours guide the whole image (`colorize --reference`).
+    reference: base64 text of image bytes whose colours guide the whole image (`colorize --reference`); pixels
+        of a PNG or WebP with alpha 0 give no colour.
     regions: JSON text, a list of {"mask": base64 PNG of the image's size (nonzero = inside), "reference":
         base64 image}; each region is coloured from its reference (`colorize --region MASK=REF`).
     blend: how regions meet the background, 'poisson' (default) or 'feather'.
+    reference_mode: how references give colour, 'transfer' (default) or 'histogram' (`colorize --reference-mode`).
 Every bad value raises RequestError naming the row and column and what to send instead.
 """
 
@@ -21,15 +23,22 @@ from collections.abc import Mapping
 import pandas as pd
 import torch
 
-from pseudocolor.datamodules.decoding import ImageDecodeError, decode_image_bytes
+from pseudocolor.datamodules.decoding import decode_image_bytes
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.masks import MaskLoadError, decode_mask_bytes
 from pseudocolor.lightning_modules.guided.guidance import Guidance
 from pseudocolor.lightning_modules.guided.hints import parse_hint
-from pseudocolor.lightning_modules.guided.regions import PointHint, Region, check_hints
+from pseudocolor.lightning_modules.guided.regions import (
+    REFERENCE_MODES,
+    PointHint,
+    Region,
+    check_hints,
+    prepare_reference,
+)
 
 HINTS_COLUMN, REFERENCE_COLUMN, REGIONS_COLUMN, BLEND_COLUMN = "hints", "reference", "regions", "blend"
-GUIDE_COLUMNS = (HINTS_COLUMN, REFERENCE_COLUMN, REGIONS_COLUMN, BLEND_COLUMN)
+REFERENCE_MODE_COLUMN = "reference_mode"
+GUIDE_COLUMNS = (HINTS_COLUMN, REFERENCE_COLUMN, REGIONS_COLUMN, BLEND_COLUMN, REFERENCE_MODE_COLUMN)
 BLENDS = ("poisson", "feather")
 HINT_SEPARATOR = ";"
 
@@ -73,11 +82,14 @@ def _hints(value: object, name: str, size: tuple[int, int]) -> list[PointHint]:
     return points
 
 
-def _image(value: object, name: str, max_pixels: int) -> torch.Tensor:
+def _reference(value: object, name: str, max_pixels: int) -> torch.Tensor:
+    """A reference picture's bytes -> (3, h, w) RGB or (4, h, w) RGBA uint8, checked that it can give colour."""
     try:
-        return decode_image_bytes(to_bytes(value, name), max_pixels, name)
-    except ImageDecodeError as error:
+        reference = decode_image_bytes(to_bytes(value, name), max_pixels, name, alpha=True)
+        prepare_reference(reference, name=name)
+    except PseudocolorError as error:
         raise RequestError(str(error)) from error
+    return reference
 
 
 def _regions(value: object, name: str, size: tuple[int, int], max_pixels: int) -> list[Region]:
@@ -98,7 +110,7 @@ def _regions(value: object, name: str, size: tuple[int, int], max_pixels: int) -
             mask = decode_mask_bytes(to_bytes(item["mask"], mask_name), size, mask_name)
         except MaskLoadError as error:
             raise RequestError(str(error)) from error
-        regions.append(Region(mask, _image(item["reference"], reference_name, max_pixels), name=mask_name))
+        regions.append(Region(mask, _reference(item["reference"], reference_name, max_pixels), name=mask_name))
     return regions
 
 
@@ -113,7 +125,7 @@ def parse_row_guide(values: Mapping[str, object], row: int, size: tuple[int, int
     if HINTS_COLUMN in given:
         guide.hints = _hints(given[HINTS_COLUMN], name[HINTS_COLUMN], size)
     if REFERENCE_COLUMN in given:
-        guide.reference = _image(given[REFERENCE_COLUMN], name[REFERENCE_COLUMN], max_pixels)
+        guide.reference = _reference(given[REFERENCE_COLUMN], name[REFERENCE_COLUMN], max_pixels)
     if REGIONS_COLUMN in given:
         guide.regions = _regions(given[REGIONS_COLUMN], name[REGIONS_COLUMN], size, max_pixels)
     if BLEND_COLUMN in given:
@@ -121,4 +133,11 @@ def parse_row_guide(values: Mapping[str, object], row: int, size: tuple[int, int
         if blend not in BLENDS:
             raise RequestError(f"{name[BLEND_COLUMN]}: unknown blend {blend!r}; send 'poisson' or 'feather'")
         guide.blend = blend
+    if REFERENCE_MODE_COLUMN in given:
+        mode = given[REFERENCE_MODE_COLUMN]
+        if mode not in REFERENCE_MODES:
+            raise RequestError(
+                f"{name[REFERENCE_MODE_COLUMN]}: unknown reference mode {mode!r}; send 'transfer' or 'histogram'"
+            )
+        guide.reference_mode = mode
     return guide

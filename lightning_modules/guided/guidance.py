@@ -13,13 +13,15 @@ from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 
 @dataclass
 class Guidance:
-    """Point hints ((x, y) pixels, (r, g, b) in [0, 1]), a whole-photo reference (3, h, w), regions each with their
-    own reference, and how regions meet the background ('poisson' or 'feather'). Empty: automatic colouring."""
+    """Point hints ((x, y) pixels, (r, g, b) in [0, 1]), a whole-photo reference (3, h, w) or RGBA (4, h, w), regions
+    each with their own reference, how regions meet the background ('poisson' or 'feather') and how references give
+    colour ('transfer' or 'histogram', see `regions`). Empty: automatic colouring."""
 
     hints: list[PointHint] = field(default_factory=list)
     reference: torch.Tensor | None = None
     regions: list[Region] = field(default_factory=list)
     blend: str = "poisson"
+    reference_mode: str = "transfer"
 
     @property
     def active(self) -> bool:
@@ -28,5 +30,11 @@ class Guidance:
     def colorize(self, colorizer: Colorizer, image: torch.Tensor) -> torch.Tensor:
         """(3, H, W) or (1, H, W) image, float in [0, 1] or uint8 -> (3, H, W) RGB in [0, 1] with the image's L."""
         return colorize_with_regions(
-            colorizer, image, self.regions, reference=self.reference, hints=self.hints, blend=self.blend
+            colorizer,
+            image,
+            self.regions,
+            reference=self.reference,
+            hints=self.hints,
+            blend=self.blend,
+            reference_mode=self.reference_mode,
         )

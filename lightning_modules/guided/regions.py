@@ -1,7 +1,16 @@
 """The paper's guided pipeline: the background coloured automatically, each region from its own
 reference picture, the parts fused in ab with a seamless (Poisson) or feathered edge.
 
-Images are RGB (3, H, W) or grey (1, H, W), float in [0, 1] or uint8; masks are (H, W) bool.
+A reference gives colour in one of two ways (`reference_mode`): "transfer" (the default) takes each pixel's
+colour from where the same kind of content is in the reference (`exemplar_transfer`), falling back to the
+network's colours where nothing matches; "histogram" only hands the network the reference's ab histogram as its
+global hint (SIGGRAPH17), which a briefly trained network hardly follows. Transfer falls back to the network's
+automatic colours, without the histogram: measured on photo-mix/val (region from the rest of its own photo), the
+histogram-steered fallback made the worst photo 1.7 dB worse than automatic colouring, the plain one 0.2 dB
+better. So transfer also works with networks that take no hints.
+
+Images are RGB (3, H, W) or grey (1, H, W), float in [0, 1] or uint8; masks are (H, W) bool. References may carry
+a fourth, alpha channel (4, h, w): pixels with alpha 0 never give colour.
 """
 
 from __future__ import annotations
@@ -14,11 +23,15 @@ import torch.nn.functional as F
 
 from pseudocolor.datamodules.color_space import ab_to_rgb, rgb_to_lab
 from pseudocolor.datamodules.errors import PseudocolorError
+from pseudocolor.lightning_modules.guided.exemplar_transfer import transfer_ab
 from pseudocolor.lightning_modules.guided.hints import encode_point_hints, global_hint_from_ab, scale_points
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
-from pseudocolor.lightning_modules.propagation.fusion import check_mask, fuse_regions
+from pseudocolor.lightning_modules.propagation.fusion import check_mask, fuse_regions, grow_mask
 
-REFERENCE_SIDE = 256  # references are shrunk to at most this side before their histogram is taken
+REFERENCE_SIDE = 256  # references are shrunk to at most this side before their colours are read
+MIN_REFERENCE_SIDE = 8  # px: a smaller reference holds too little to take colours from
+MIN_REFERENCE_CHROMA = 3.0  # Lab units: a reference whose valid pixels are all greyer than this gives no colour
+REFERENCE_MODES = ("transfer", "histogram")
 PointHint = tuple[tuple[int, int], tuple[float, float, float]]  # ((x, y) pixels, (r, g, b) in [0, 1])
 
 
@@ -28,7 +41,8 @@ class Region:
 
     Attributes:
         mask: (H, W) bool, True inside the region (the image's size).
-        reference: (3, h, w) RGB reference picture, float in [0, 1] or uint8, any size.
+        reference: (3, h, w) RGB or (4, h, w) RGBA reference picture, float in [0, 1] or uint8, any size;
+            pixels with alpha 0 never give colour.
         reference_mask: optional (h, w) bool selecting the part of the reference to take colours from.
         name: how errors refer to it (e.g. the mask's file name).
     """
@@ -47,22 +61,58 @@ def _as_rgb(image: torch.Tensor, name: str) -> torch.Tensor:
     return image.expand(3, -1, -1)[None]
 
 
-def reference_hint(
-    reference: torch.Tensor, bins: torch.Tensor, mask: torch.Tensor | None = None, name: str = "reference"
-) -> torch.Tensor:
-    """(3, h, w) reference RGB (+ optional (h, w) bool mask) -> (1, Q + 1) global hint over `bins` (Q, 2).
+@dataclass(frozen=True)
+class Reference:
+    """A reference picture ready to give colour.
 
-    The reference is first shrunk to at most REFERENCE_SIDE pixels a side (the histogram barely changes).
+    Attributes:
+        lab: (1, 3, h, w) Lab, shrunk to at most REFERENCE_SIDE a side.
+        valid: (h, w) bool, the pixels that may give colour (opaque and inside the reference mask).
     """
-    rgb = _as_rgb(reference, name).to(bins.device)
+
+    lab: torch.Tensor
+    valid: torch.Tensor
+
+
+def prepare_reference(
+    reference: torch.Tensor, mask: torch.Tensor | None = None, name: str = "reference", device: torch.device | str = "cpu"
+) -> Reference:
+    """(3 or 4, h, w) reference RGB(A) (+ optional (h, w) bool mask) -> Reference. Raises PseudocolorError naming
+    `name` when it is under MIN_REFERENCE_SIDE px, when the mask and alpha leave nothing, or when it holds no colour."""
+    if reference.ndim != 3 or reference.shape[0] not in (3, 4):
+        raise ValueError(f"{name} must have shape (3, H, W) or (4, H, W) with alpha, got {tuple(reference.shape)}")
+    if min(reference.shape[-2:]) < MIN_REFERENCE_SIDE:
+        height, width = reference.shape[-2:]
+        raise PseudocolorError(
+            f"{name} is {width}x{height} px, too small to take colours from; use a picture of at least "
+            f"{MIN_REFERENCE_SIDE}x{MIN_REFERENCE_SIDE} px"
+        )
+    image = reference.to(device)
+    image = image.float() / 255 if image.dtype == torch.uint8 else image.float()
+    rgb, valid = image[None, :3], torch.ones(1, 1, *image.shape[-2:], device=image.device)
+    if image.shape[0] == 4:
+        valid = (image[3] > 0).float()[None, None]
     if mask is not None:
-        mask = check_mask(mask.to(bins.device), rgb.shape[-2:], f"{name}'s reference mask")[None, None].float()
+        valid = valid * check_mask(mask.to(image.device), rgb.shape[-2:], f"{name}'s reference mask")[None, None]
     scale = REFERENCE_SIDE / max(rgb.shape[-2:])
     if scale < 1:
         small = (max(1, round(rgb.shape[-2] * scale)), max(1, round(rgb.shape[-1] * scale)))
         rgb = F.interpolate(rgb, size=small, mode="area")
-        mask = None if mask is None else (F.interpolate(mask, size=small, mode="area") >= 0.5).float()
-    return global_hint_from_ab(rgb_to_lab(rgb)[:, 1:], bins, mask)
+        valid = F.interpolate(valid, size=small, mode="area")
+    valid = valid[0, 0] >= 0.5
+    if not valid.any():
+        raise PseudocolorError(
+            f"{name}: its mask and transparency leave no pixel to take colours from; make part of it opaque and selected"
+        )
+    lab = rgb_to_lab(rgb)
+    if lab[0, 1:, valid].norm(dim=0).amax() < MIN_REFERENCE_CHROMA:
+        raise PseudocolorError(f"{name} is grey and has no colour to give; pick a colour picture as reference")
+    return Reference(lab, valid)
+
+
+def reference_hint(reference: Reference, bins: torch.Tensor) -> torch.Tensor:
+    """A prepared Reference -> (1, Q + 1) global hint: the ab histogram of its valid pixels over `bins` (Q, 2)."""
+    return global_hint_from_ab(reference.lab[:, 1:].to(bins.device), bins, reference.valid[None, None].to(bins.device))
 
 
 def check_hints(hints: Sequence[PointHint], image_size: tuple[int, int]) -> None:
@@ -92,36 +142,53 @@ def colorize_with_regions(
     hints: Sequence[PointHint] = (),
     blend: str = "poisson",
     edge_width: float | None = 32,
+    reference_mode: str = "transfer",
 ) -> torch.Tensor:
     """Colour `image` (3, H, W) or (1, H, W) -> (3, H, W) RGB in [0, 1] with the image's L.
 
-    The background is coloured automatically, or with `reference` (3, h, w) as a whole-image global
-    hint. Each region is coloured with its reference's ab histogram as global hint and fused into the
-    background in list order (later regions win where masks overlap). blend="poisson" solves the
-    Poisson equation in a band of `edge_width` pixels along each mask's edge, so the region keeps its
-    reference colours inside and meets the background seamlessly (edge_width=None: classic Poisson
-    over the whole mask, which keeps only the region's gradients and so mostly loses the reference's
-    colour); blend="feather" alpha-blends with the mask softened over `edge_width` pixels.
-    Point `hints` (pixels of the image) guide every part. One network call colours all parts.
+    The background is coloured automatically, or from `reference` (3 or 4, h, w), a whole-image reference. Each
+    region is coloured from its own reference and fused into the background in list order (later regions win where
+    masks overlap). How a reference gives colour is `reference_mode` (module docstring). The seam lies
+    outside each region: the mask is grown by `edge_width` pixels, so the region keeps its colours up to its edge
+    and only the background within `edge_width` pixels of it changes. blend="poisson" solves the Poisson equation
+    in that band, so the region meets the background seamlessly (edge_width=None: classic Poisson over the whole
+    mask, which keeps only the region's gradients and so mostly loses the reference's colour); blend="feather"
+    alpha-blends with the grown mask softened over `edge_width` pixels.
+    Point `hints` (pixels of the image) guide every part. One network call colours all parts, and with
+    reference_mode="transfer" one more per reference.
     """
+    if reference_mode not in REFERENCE_MODES:
+        raise PseudocolorError(f"reference mode must be one of {', '.join(REFERENCE_MODES)}, got {reference_mode!r}")
     rgb = _as_rgb(image, "image").to(colorizer.device)
     size = rgb.shape[-2:]
     bins = colorizer.network.ab_bins
     masks = [check_mask(r.mask.to(rgb.device), size, r.name or f"mask of region {i}") for i, r in enumerate(regions)]
-    background_hint = (
-        reference_hint(reference, bins, name="reference")
-        if reference is not None
-        else torch.zeros(1, bins.shape[0] + 1, device=bins.device)
-    )
-    region_hints = [
-        reference_hint(r.reference, bins, r.reference_mask, r.name or f"region {i}") for i, r in enumerate(regions)
+    references = [None if reference is None else prepare_reference(reference, name="reference", device=rgb.device)]
+    references += [
+        prepare_reference(r.reference, r.reference_mask, r.name or f"region {i}", rgb.device)
+        for i, r in enumerate(regions)
     ]
-    global_hint = torch.cat([background_hint, *region_hints])
+    network = colorizer.network
+    global_hint = None
+    if reference_mode == "histogram":
+        no_hint = torch.zeros(1, bins.shape[0] + 1, device=bins.device)
+        global_hint = torch.cat([no_hint if ref is None else reference_hint(ref, bins) for ref in references])
     local_hints = point_hint_map(hints, tuple(size), colorizer.size)
     if local_hints is not None:
-        local_hints = local_hints.to(rgb.device).expand(global_hint.shape[0], -1, -1, -1)
+        local_hints = local_hints.to(rgb.device).expand(len(references), -1, -1, -1)
     l = rgb_to_lab(rgb)[:, :1]
-    coloured = colorizer.colorize_l(l.expand(global_hint.shape[0], -1, -1, -1), local_hints, global_hint)
-    ab = rgb_to_lab(coloured)[:, 1:]
+    small_l = colorizer.network_l(l)
+    small_ab = colorizer.predict_small_ab(small_l.expand(len(references), -1, -1, -1), local_hints, global_hint)
+    if reference_mode == "transfer":
+        features = network if hasattr(network, "forward_features") else None  # else: lightness statistics alone
+        small_ab = torch.cat(
+            [
+                part if ref is None else transfer_ab(small_l, ref.lab, ref.valid, part, features).ab
+                for part, ref in zip(small_ab.split(1), references)
+            ]
+        )
+    ab = rgb_to_lab(ab_to_rgb(l.expand(small_ab.shape[0], -1, -1, -1), small_ab))[:, 1:]
+    if edge_width:  # the seam lies outside each region, so a region keeps its colours up to its edge
+        masks = [grow_mask(mask, round(edge_width)) for mask in masks]
     fused = fuse_regions(ab[0], list(zip(ab[1:], masks)), blend, edge_width)
     return ab_to_rgb(l, fused[None])[0]

@@ -34,6 +34,7 @@ class Colorizer:
     Args:
         network: a registered network (e.g. ResidualCaffeNet) with trained weights.
         temperature: annealed-mean temperature.
+        chroma_gain: factor on the decoded ab (see `prediction.predict_ab`); weights files carry their own.
         size: side of the square the network sees (the photo is resized to it, colour upsampled back).
         spread_hints: spread point hints' colours along lightness edges after the network
             (`hint_spreading.spread_hints`); False leaves point hints to the network alone.
@@ -45,9 +46,11 @@ class Colorizer:
         temperature: float = ANNEALED_TEMPERATURE,
         size: int = DEFAULT_NETWORK_SIZE,
         spread_hints: bool = True,
+        chroma_gain: float = 1.0,
     ) -> None:
         self.network = network.eval()
         self.temperature = temperature
+        self.chroma_gain = chroma_gain
         self.size = size
         self.spread_hints = spread_hints
 
@@ -72,24 +75,26 @@ class Colorizer:
         a .ckpt or exported weights file, `models:/NAME@ALIAS`, `models:/NAME/VERSION` or `runs:/RUN_ID/PATH`
         (see `model_spec`). Raises ModelLoadError naming SPEC."""
         loaded = load_spec(spec, tracking_uri)
-        return cls(loaded.network, loaded.temperature, loaded.size, spread_hints).to(device)
+        return cls(loaded.network, loaded.temperature, loaded.size, spread_hints, loaded.chroma_gain).to(device)
 
     def save_weights(self, path: str | Path, half: bool = True) -> Path:
         """Write the network as a plain state dict (fp16 when `half`) with its config and decoding settings."""
-        return save_network(path, self.network, self.temperature, self.size, half)
+        return save_network(path, self.network, self.temperature, self.size, half, self.chroma_gain)
 
     # ---------------------------------------------------------------- colouring
-    def _resize(self, l: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) -> (B, 1, size, size), antialiased."""
+    def network_l(self, l: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) L -> (B, 1, size, size), antialiased: what the network sees."""
         return F.interpolate(l, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
 
-    def _predict_small_ab(
+    @torch.no_grad()
+    def predict_small_ab(
         self, small_l: torch.Tensor, local_hints: torch.Tensor | None = None, global_hint: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """(B, 1, size, size) L in [0, 100] on the device -> (B, 2, size/4, size/4) ab."""
+        """(B, 1, size, size) L in [0, 100] on the device -> (B, 2, size/4, size/4) ab (Lab units), point hints
+        spread when `spread_hints`. `ab_to_rgb(l, ab)` puts it onto the photo's full-resolution L."""
         if local_hints is not None or global_hint is not None:
             require_hints(self.network, "colouring with hints or a reference")
-        ab = predict_ab(self.network, small_l, local_hints, global_hint, self.temperature).float()
+        ab = predict_ab(self.network, small_l, local_hints, global_hint, self.temperature, self.chroma_gain).float()
         if self.spread_hints and local_hints is not None:
             ab = spread_hints(ab, small_l, local_hints.to(ab.device))
         return ab
@@ -105,7 +110,7 @@ class Colorizer:
         if l.ndim != 4 or l.shape[1] != 1:
             raise ValueError(f"l must have shape (B, 1, H, W), got {tuple(l.shape)}")
         l = l.to(self.device, torch.float32)
-        return ab_to_rgb(l, self._predict_small_ab(self._resize(l), local_hints, global_hint))
+        return ab_to_rgb(l, self.predict_small_ab(self.network_l(l), local_hints, global_hint))
 
     @torch.no_grad()
     def colorize_rgb(self, rgb: torch.Tensor, **hints) -> torch.Tensor:
@@ -127,7 +132,7 @@ class Colorizer:
         if not images:
             return []
         ls = [rgb_to_lab(image[None].to(self.device, torch.float32) / 255)[:, :1] for image in images]
-        small_ab = self._predict_small_ab(torch.cat([self._resize(l) for l in ls]))
+        small_ab = self.predict_small_ab(torch.cat([self.network_l(l) for l in ls]))
         return [to_uint8(ab_to_rgb(l, small_ab[i : i + 1]))[0] for i, l in enumerate(ls)]
 
     def colorize(self, image: ImageLike) -> ImageLike:

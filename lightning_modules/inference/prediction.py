@@ -14,7 +14,10 @@ def predict_ab(
     local_hints: torch.Tensor | None = None,
     global_hint: torch.Tensor | None = None,
     temperature: float = ANNEALED_TEMPERATURE,
+    chroma_gain: float = 1.0,
 ) -> torch.Tensor:
-    """(B, 1, H, W) L in [0, 100] -> (B, 2, H/4, W/4) ab predicted by annealed-mean decoding."""
+    """(B, 1, H, W) L in [0, 100] -> (B, 2, H/4, W/4) ab in Lab units: the annealed mean at `temperature`, times
+    `chroma_gain` (> 1 gives back colour that averaging the distribution took away)."""
     logits = network(normalize_l(l), local_hints, global_hint)
-    return annealed_mean(logits, network.ab_bins, temperature)
+    ab = annealed_mean(logits, network.ab_bins, temperature)
+    return ab if chroma_gain == 1.0 else ab * chroma_gain

@@ -56,6 +56,7 @@ class LoadedNetwork:
     network: nn.Module
     temperature: float = ANNEALED_TEMPERATURE
     size: int = DEFAULT_NETWORK_SIZE
+    chroma_gain: float = 1.0
 
 
 def load_network(path: str | Path) -> LoadedNetwork:
@@ -66,16 +67,18 @@ def load_network(path: str | Path) -> LoadedNetwork:
     state_dict = payload["state_dict"]
     if payload.get("format") == WEIGHTS_FORMAT:
         temperature = payload.get("temperature", ANNEALED_TEMPERATURE)
+        chroma_gain = payload.get("chroma_gain", 1.0)
     else:  # a Lightning checkpoint of ColorizationModule
         state_dict = {k.removeprefix("network."): v for k, v in state_dict.items() if k.startswith("network.")}
         temperature = payload.get("hyper_parameters", {}).get("temperature", ANNEALED_TEMPERATURE)
+        chroma_gain = 1.0  # a decoding setting chosen after training, written by `export --chroma-gain`
     try:
         network = build_network(payload["network"]["name"], **payload["network"]["config"])
         network.load_state_dict({k: v.float() for k, v in state_dict.items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelLoadError(f"{path}: its weights do not fit the network it names ({type(error).__name__}); "
                              "pass a file written by pseudocolor") from None
-    return LoadedNetwork(network.eval(), temperature, payload.get("size", DEFAULT_NETWORK_SIZE))
+    return LoadedNetwork(network.eval(), temperature, payload.get("size", DEFAULT_NETWORK_SIZE), chroma_gain)
 
 
 def save_network(
@@ -84,6 +87,7 @@ def save_network(
     temperature: float = ANNEALED_TEMPERATURE,
     size: int = DEFAULT_NETWORK_SIZE,
     half: bool = True,
+    chroma_gain: float = 1.0,
 ) -> Path:
     """Write `network` as a plain state dict (fp16 when `half`) with its config and decoding settings."""
     path = Path(path)
@@ -93,6 +97,7 @@ def save_network(
         "format": WEIGHTS_FORMAT,
         "network": {"name": network_name(network), "config": network.config()},
         "temperature": temperature,
+        "chroma_gain": chroma_gain,
         "size": size,
         "state_dict": state_dict,
     }

@@ -16,6 +16,9 @@ class ColorizationNetwork(Protocol):
     Attributes:
         ab_bins: (Q, 2) centres of the ab cells the logits are over (a buffer: checkpoints carry their own grid).
         takes_hints: whether `forward` accepts local hints (B, 3, H, W) and a global hint (B, Q + 1).
+
+    Networks that also offer `forward_features(l) -> (B, C, H/4, W/4)` (both shipped ones do) are matched on those
+    features when colours are transferred from a reference (`guided.exemplar_transfer`); others on lightness alone.
     """
 
     ab_bins: torch.Tensor

@@ -111,11 +111,16 @@ def _solve_membrane(boundary: torch.Tensor, inside: torch.Tensor, tol: float, ma
     return x * level.m + boundary * (1 - level.m), residual
 
 
+def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """(H, W) bool -> (H, W) bool: `mask` and every pixel within `pixels` px (Chebyshev distance) of it."""
+    grown = mask.to(torch.float32)[None, None]
+    rows = F.max_pool2d(grown, (1, 2 * pixels + 1), stride=1, padding=(0, pixels))  # a square is two 1-D passes
+    return F.max_pool2d(rows, (2 * pixels + 1, 1), stride=1, padding=(pixels, 0))[0, 0] > 0
+
+
 def _near_edge(inside: torch.Tensor, band: int) -> torch.Tensor:
     """(H, W) bool: pixels within `band` pixels (Chebyshev) of a pixel outside `inside`; image borders are no edge."""
-    outside = (~inside).to(torch.float32)[None, None]
-    rows = F.max_pool2d(outside, (1, 2 * band + 1), stride=1, padding=(0, band))  # a square is two 1-D passes
-    return F.max_pool2d(rows, (2 * band + 1, 1), stride=1, padding=(band, 0))[0, 0] > 0
+    return grow_mask(~inside, band)
 
 
 def poisson_blend(

@@ -18,38 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from pseudocolor.lightning_modules.ab_encoding import AB_SCALE
-from pseudocolor.lightning_modules.propagation.conjugate_gradients import conjugate_gradients
+from pseudocolor.lightning_modules.propagation.edge_aware import solve_edge_aware
 
 HINT_WEIGHT = 10.0  # kappa: a hinted cell keeps its hint colour almost exactly
-
-
-def _edge_weights(l: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 1, h, w) L -> weights of (B, 1, h, w - 1) horizontal and (B, 1, h - 1, w) vertical neighbour pairs."""
-    horizontal = torch.exp(-(l[..., :, 1:] - l[..., :, :-1]).square() / (2 * sigma**2))
-    vertical = torch.exp(-(l[..., 1:, :] - l[..., :-1, :]).square() / (2 * sigma**2))
-    return horizontal, vertical
-
-
-def _apply_system(x: torch.Tensor, diagonal: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor) -> torch.Tensor:
-    """The system matrix times (B, 2, h, w) x: diagonal terms plus the weighted graph Laplacian."""
-    out = diagonal * x
-    flow = horizontal * (x[..., :, 1:] - x[..., :, :-1])
-    out[..., :, :-1] -= flow
-    out[..., :, 1:] += flow
-    flow = vertical * (x[..., 1:, :] - x[..., :-1, :])
-    out[..., :-1, :] -= flow
-    out[..., 1:, :] += flow
-    return out
-
-
-def _degree(diagonal: torch.Tensor, horizontal: torch.Tensor, vertical: torch.Tensor) -> torch.Tensor:
-    """The system matrix's diagonal: (B, 2, h, w) diagonal terms plus each cell's summed edge weights."""
-    degree = diagonal.clone()
-    degree[..., :, :-1] += horizontal
-    degree[..., :, 1:] += horizontal
-    degree[..., :-1, :] += vertical
-    degree[..., 1:, :] += vertical
-    return degree
 
 
 def spread_hints(
@@ -89,10 +60,6 @@ def spread_hints(
         return ab
     diagonal = decay + HINT_WEIGHT * is_hinted
     rhs = HINT_WEIGHT * is_hinted * (hint_ab - ab.float())
-    horizontal, vertical = _edge_weights(F.interpolate(l.float(), size=size, mode="area"), sigma)
-    diagonal = diagonal.expand_as(rhs)
-    degree = _degree(diagonal, horizontal, vertical)
-    correction, _ = conjugate_gradients(
-        lambda x: _apply_system(x, diagonal, horizontal, vertical), lambda r: r / degree, rhs, 0.0, iterations
-    )
+    small_l = F.interpolate(l.float(), size=size, mode="area")
+    correction = solve_edge_aware(diagonal, rhs, small_l, sigma, iterations=iterations)
     return ab + correction.to(ab.dtype)

@@ -19,6 +19,7 @@ import mlflow
 import pytest
 
 from pseudocolor.experiments.commands.register import main as register
+from pseudocolor.experiments.tracking.store import prepare_store
 from tests.deploy_helpers import write_weights
 
 MAX_PIXELS = 100_000  # the served limit: a 400x300 photo is refused
@@ -90,3 +91,11 @@ def server(registered, tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory) -> str:
+    """One sqlite MLflow store for the evaluate tests: creating its tables takes seconds on 2 busy cores."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
+    prepare_store(uri)
+    return uri

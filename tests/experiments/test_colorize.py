@@ -195,6 +195,10 @@ def test_a_region_with_a_reference_comes_out_full_size_with_the_input_lightness(
         (["--reference", "{tmp}/nothing.jpg"], "--reference"),
         (["--hint", "40;30;red"], "is not X,Y,#RRGGBB"),
         (["--hint", "500,30,#ff0000"], "outside the 128x96 image"),
+        (["--reference", "{tmp}/grey.png"], "grey.png is grey and has no colour to give"),
+        (["--reference", "{tmp}/tiny.png"], "tiny.png is 6x5 px, too small to take colours from"),
+        (["--reference", "{tmp}/clear.png"], "clear.png: its mask and transparency leave no pixel"),
+        (["--region", "{tmp}/mask.png={tmp}/notes.jpg"], "notes.jpg: not a readable image"),
     ],
 )
 def test_bad_guidance_flags_exit_2_with_one_line_naming_them(tmp_path, weights, capsys, flags, message):
@@ -202,6 +206,11 @@ def test_bad_guidance_flags_exit_2_with_one_line_naming_them(tmp_path, weights, 
     reference = write_photo(tmp_path / "ref.jpg", seed=3)
     Image.fromarray(np.full((48, 64), 255, np.uint8)).save(tmp_path / "small.png")
     Image.fromarray(np.zeros((96, 128), np.uint8)).save(tmp_path / "empty.png")
+    Image.fromarray(np.full((96, 128), 255, np.uint8)).save(tmp_path / "mask.png")
+    Image.new("RGB", (40, 30), (120, 120, 120)).save(tmp_path / "grey.png")
+    Image.new("RGB", (6, 5), (200, 30, 30)).save(tmp_path / "tiny.png")
+    Image.new("RGBA", (40, 30), (200, 30, 30, 0)).save(tmp_path / "clear.png")
+    (tmp_path / "notes.jpg").write_text("not a picture")
     argv = [flag.format(tmp=tmp_path, ref=reference) for flag in flags]
 
     assert colorize(source, "--output", tmp_path / "out", "--model", weights, *argv) == 2
@@ -224,3 +233,37 @@ def test_a_region_coloured_by_the_shipped_model_keeps_the_input_lightness(tmp_pa
     assert colorize(grey, "--output", tmp_path / "out", *argv) == 0
     result = np.asarray(Image.open(tmp_path / "out" / "grey.png"))
     assert_same_lightness(result, decode_image(grey))
+
+
+def _mean_a(path, region: np.ndarray) -> float:
+    lab = rgb_to_lab(torch.from_numpy(np.asarray(Image.open(path))).permute(2, 0, 1)[None].float() / 255)
+    return lab[0, 1][torch.from_numpy(region)].mean().item()
+
+
+@pytest.mark.slow
+def test_a_red_reference_turns_its_region_red_and_its_transparent_part_gives_nothing(tmp_path):
+    """The issue's check: kodim23, left half masked, a uniformly red picture (a* 60, b* 25) as the region's
+    reference: a* inside rises by at least 10 over automatic colouring. The histogram mode is the old, weak path.
+    A reference whose red half is transparent and whose opaque half is green must turn the region green, not red."""
+    photo = SAMPLES_DIR / "kodim23.jpg"
+    height, width = decode_image(photo).shape[-2:]
+    left = np.zeros((height, width), bool)
+    left[:, : width // 2] = True
+    Image.fromarray(left.astype(np.uint8) * 255).save(tmp_path / "left.png")
+    red = np.asarray(Image.new("RGB", (64, 64), (214, 65, 58)))  # Lab about (52, 60, 40)
+    Image.fromarray(red).save(tmp_path / "red.png")
+    half_clear = np.zeros((64, 64, 4), np.uint8)
+    half_clear[:, :32] = (214, 65, 58, 0)
+    half_clear[:, 32:] = (40, 160, 110, 255)  # a* about -45
+    Image.fromarray(half_clear, "RGBA").save(tmp_path / "half_clear.png")
+    assert colorize(photo, "--output", tmp_path / "auto") == 0
+    automatic = _mean_a(tmp_path / "auto" / "kodim23.png", left)
+    gains = {}
+    for name, reference, mode in [("transfer", "red.png", "transfer"), ("histogram", "red.png", "histogram"),
+                                  ("clear", "half_clear.png", "transfer")]:
+        region = f"{tmp_path / 'left.png'}={tmp_path / reference}"
+        assert colorize(photo, "--output", tmp_path / name, "--region", region, "--reference-mode", mode) == 0
+        gains[name] = _mean_a(tmp_path / name / "kodim23.png", left) - automatic
+    assert gains["transfer"] >= 10, gains
+    assert gains["transfer"] > gains["histogram"] + 5, gains
+    assert gains["clear"] < -10, gains  # only the opaque green half gave colour

@@ -16,7 +16,6 @@ from PIL import Image
 from pseudocolor.datamodules.color_space import to_uint8
 from pseudocolor.experiments.commands import evaluate
 from pseudocolor.experiments.commands.evaluation_plots import PLOT_FILES
-from pseudocolor.experiments.tracking.store import prepare_store
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.metrics import METRICS, psnr
 from pseudocolor.lightning_modules.networks.eccv16 import ECCV16Net
@@ -24,14 +23,6 @@ from pseudocolor.lightning_modules.networks.residual_caffenet import ResidualCaf
 from tests.conftest import write_grey_photo, write_photo
 
 FAST = ["--size", "32", "--workers", "0", "--batch-size", "2", "--max-bad-fraction", "0.2"]  # `photos`: 1 of 5 bad
-
-
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory) -> str:
-    """One sqlite MLflow store for the module: creating its tables takes seconds on 2 busy cores."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
-    prepare_store(uri)
-    return uri
 
 
 @pytest.fixture
@@ -139,7 +130,7 @@ def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos,
     weights = Colorizer(ResidualCaffeNet(width_multiplier=0.25), size=32).save_weights(tmp_path / "tiny.pt")
     summaries = {}
     runs = {"none": [], "hints": ["--hints", "10"], "network": ["--hints", "10", "--no-hint-spreading"],
-            "self": ["--reference", "self"]}
+            "self": ["--reference", "self"], "histogram": ["--reference", "self", "--reference-mode", "histogram"]}
     for name, flags in runs.items():
         output = tmp_path / name
         assert evaluate.main([str(photos), "--model", str(weights), "--output", str(output), *flags, *FAST]) == 0
@@ -150,12 +141,17 @@ def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos,
     assert (summaries["self"]["hints"], summaries["self"]["reference"]) == (0, "self")
     assert summaries["hints"]["psnr"] != summaries["none"]["psnr"]  # the hints reach the network
     assert summaries["self"]["psnr"] != summaries["none"]["psnr"]
+    assert (summaries["self"]["reference_mode"], summaries["histogram"]["reference_mode"]) == ("transfer", "histogram")
+    assert summaries["histogram"]["psnr"] not in (summaries["self"]["psnr"], summaries["none"]["psnr"])
+    assert summaries["self"]["psnr_auto"] == pytest.approx(summaries["none"]["psnr"])  # the same automatic colours
     assert (summaries["hints"]["hint_spreading"], summaries["network"]["hint_spreading"]) == (True, False)
     assert summaries["network"]["psnr"] not in (summaries["hints"]["psnr"], summaries["none"]["psnr"])
     client = mlflow.MlflowClient(tracking_uri)
     experiment_id = client.get_experiment_by_name("pseudocolor").experiment_id
     params = [run.data.params for run in client.search_runs(experiment_id, filter_string=f"params.model = '{weights}'")]
-    assert sorted((p["hints"], p["reference"]) for p in params) == [("0", "none"), ("0", "self"), ("10", "none"), ("10", "none")]
+    assert sorted((p["hints"], p["reference"]) for p in params) == [
+        ("0", "none"), ("0", "self"), ("0", "self"), ("10", "none"), ("10", "none")
+    ]
 
 
 def test_hints_are_the_same_on_every_run():

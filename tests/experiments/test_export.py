@@ -50,3 +50,22 @@ def test_weights_export_is_fp16_and_loads_back(weights, tmp_path):
 def test_a_bad_model_spec_is_named(tmp_path, capsys):
     assert main(["--model", str(tmp_path / "absent.pt"), "--format", "onnx", "--output", str(tmp_path / "x.onnx")]) == 2
     assert "absent.pt: model file not found" in capsys.readouterr().err
+
+
+def test_decoding_settings_written_by_export_reach_every_colouring(weights, tmp_path):
+    """--temperature and --chroma-gain go into the weights file; Colorizer scales the decoded ab by the gain."""
+    path = tmp_path / "vivid.pt"
+    argv = ["--model", str(weights), "--format", "weights", "--output", str(path), "--temperature", "0.5"]
+    assert main([*argv, "--chroma-gain", "1.5"]) == 0
+    vivid, plain = Colorizer.load(path), Colorizer.load(weights)
+    assert (vivid.temperature, vivid.chroma_gain) == (0.5, 1.5)
+    l = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(2)) * 100
+    plain.temperature = 0.5
+    torch.testing.assert_close(vivid.predict_small_ab(l), 1.5 * plain.predict_small_ab(l), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("flag", ["--temperature", "--chroma-gain"])
+def test_a_non_positive_decoding_setting_is_refused(weights, tmp_path, capsys, flag):
+    argv = ["--model", str(weights), "--format", "weights", "--output", str(tmp_path / "x.pt"), flag, "0"]
+    assert main(argv) == 2
+    assert "must be positive" in capsys.readouterr().err

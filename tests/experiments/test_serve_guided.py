@@ -1,5 +1,6 @@
 """Guided colouring through the real `mlflow models serve` process (the session's `server` fixture):
-the optional `hints`, `reference`, `regions` and `blend` columns, and a 400 naming each bad value."""
+the optional `hints`, `reference`, `regions`, `blend` and `reference_mode` columns, and a 400 naming each bad
+value."""
 
 import base64
 import io
@@ -72,6 +73,29 @@ def test_a_reference_and_regions_colour_the_photo_at_its_size_and_lightness(serv
 
 
 @pytest.mark.slow
+def test_a_red_region_reference_is_transferred_and_its_transparent_part_ignored(server, photo):
+    """reference_mode transfer (the default) makes the region take the reference's red; histogram (the old path)
+    reaches the network only; an RGBA reference whose red half is transparent gives its opaque green instead."""
+    red = np.zeros((40, 60, 4), np.uint8)
+    red[...] = (214, 65, 58, 255)
+    half_clear = red.copy()
+    half_clear[:, :30, 3] = 0
+    half_clear[:, 30:] = (40, 160, 110, 255)
+    _, automatic = invoke(server, photo)
+    redness = {}
+    for name, reference, mode in [("transfer", red, None), ("histogram", red, "histogram"), ("clear", half_clear, None)]:
+        regions = json.dumps([{"mask": _b64(_mask()), "reference": _b64(_encoded(reference))}])
+        status, answer = invoke_guided(server, photo, regions=regions, **({"reference_mode": mode} if mode else {}))
+        assert status == 200, answer
+        coloured = assert_colourised(answer["predictions"][0], photo).astype(int)
+        before = assert_colourised(automatic["predictions"][0], photo).astype(int)
+        top = slice(0, HEIGHT // 2)
+        redness[name] = (coloured[top, :, 0] - coloured[top, :, 1]).mean() - (before[top, :, 0] - before[top, :, 1]).mean()
+    assert redness["transfer"] > 40 and redness["transfer"] > redness["histogram"] + 20, redness
+    assert redness["clear"] < 0, redness
+
+
+@pytest.mark.slow
 def test_rows_with_and_without_guidance_mix_in_one_request(server, photo, reference):
     small = _encoded(colourful_array(48, 64, seed=2), "JPEG")
     rows = [[_b64(photo), "10,10,#ff0000", None], [_b64(small), None, ""], [_b64(small), "", _b64(reference)]]
@@ -103,6 +127,12 @@ BAD_VALUES = {
     "mask unreadable": ("regions", _region(b"not a png", JPEG), "region 0 mask: cannot read this mask"),
     "region reference unreadable": ("regions", _region(_mask(), b"junk"), "region 0 reference: not a readable image"),
     "blend unknown": ("blend", "smooth", "unknown blend 'smooth'"),
+    "reference grey": ("reference", _b64(_encoded(np.full((30, 40), 128, np.uint8))), "is grey and has no colour"),
+    "reference tiny": ("reference", _b64(_encoded(colourful_array(5, 6, seed=1))), "is 6x5 px, too small"),
+    "reference transparent": (
+        "reference", _b64(_encoded(np.zeros((30, 40, 4), np.uint8))), "its mask and transparency leave no pixel"
+    ),
+    "reference mode unknown": ("reference_mode", "copy", "unknown reference mode 'copy'"),
 }
 
 

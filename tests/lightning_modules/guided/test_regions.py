@@ -5,7 +5,13 @@ from torch import nn
 from pseudocolor.datamodules.color_space import rgb_to_lab
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.lightning_modules.ab_encoding import gamut_ab_bins
-from pseudocolor.lightning_modules.guided.regions import Region, colorize_with_regions, reference_hint
+from pseudocolor.lightning_modules.guided.regions import (
+    REFERENCE_MODES,
+    Region,
+    colorize_with_regions,
+    prepare_reference,
+    reference_hint,
+)
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 
 SIZE = 64
@@ -13,7 +19,8 @@ RED, BLUE = torch.tensor([0.7, 0.35, 0.3]), torch.tensor([0.3, 0.4, 0.65])  # in
 
 
 class HistogramEcho(nn.Module):
-    """Stand-in network: every pixel gets the most frequent bin of its global hint, grey without one;
+    """Stand-in network (no forward_features: transfer matches on lightness alone): every pixel gets the most
+    frequent bin of its global hint, grey without one;
     it records the local hints it was given."""
 
     takes_hints = True
@@ -27,6 +34,8 @@ class HistogramEcho(nn.Module):
     def forward(self, l, local_hints=None, global_hint=None):
         self.local_hints = local_hints
         grey = self.ab_bins.norm(dim=1).argmin()
+        if global_hint is None:  # reference transfer gives none
+            global_hint = torch.zeros(l.shape[0], self.ab_bins.shape[0] + 1)
         has_hint = global_hint[:, :-1].sum(dim=1) > 0
         target = torch.where(has_hint, global_hint[:, :-1].argmax(dim=1), grey)
         logits = torch.full((l.shape[0], self.ab_bins.shape[0], -(-l.shape[2] // 4), -(-l.shape[3] // 4)), -1e4)
@@ -59,17 +68,22 @@ def _square(top: int, left: int, side: int) -> torch.Tensor:
     return mask
 
 
-def _expected_ab(colour: torch.Tensor) -> torch.Tensor:
-    hint = reference_hint(_flat(colour), gamut_ab_bins())
+def _expected_ab(colour: torch.Tensor, mode: str = "histogram") -> torch.Tensor:
+    """A flat reference's colour as each mode gives it: the echo network's most frequent histogram bin, or the
+    reference's own ab when transferred."""
+    if mode == "transfer":
+        return _ab(_flat(colour)).mean(dim=(1, 2))
+    hint = reference_hint(prepare_reference(_flat(colour)), gamut_ab_bins())
     return gamut_ab_bins()[hint[0, :-1].argmax()]
 
 
-def test_region_keeps_its_reference_colour_and_the_background_stays_automatic(colorizer, image):
+@pytest.mark.parametrize("mode", REFERENCE_MODES)
+def test_region_keeps_its_reference_colour_and_the_background_stays_automatic(colorizer, image, mode):
     mask = _square(20, 30, 60)
-    result = colorize_with_regions(colorizer, image, [Region(mask, _flat(RED))], edge_width=8)
+    result = colorize_with_regions(colorizer, image, [Region(mask, _flat(RED))], edge_width=8, reference_mode=mode)
     assert result.shape == image.shape and result.min() >= 0 and result.max() <= 1
     ab = _ab(result)
-    torch.testing.assert_close(ab[:, 45:55, 55:65].mean(dim=(1, 2)), _expected_ab(RED), atol=1.5, rtol=0)
+    torch.testing.assert_close(ab[:, 45:55, 55:65].mean(dim=(1, 2)), _expected_ab(RED, mode), atol=1.5, rtol=0)
     assert ab[:, ~_square(10, 20, 80)].abs().max() < 1.0  # background: grey like the automatic colouring
     torch.testing.assert_close(rgb_to_lab(result[None])[0, 0], rgb_to_lab(image[None])[0, 0], atol=0.05, rtol=0)
 
@@ -87,26 +101,40 @@ def test_classic_poisson_keeps_only_gradients_so_a_flat_reference_colour_is_lost
     assert _ab(result)[:, 45:55, 55:65].norm(dim=0).max() < 0.1 * _expected_ab(RED).norm()
 
 
-def test_later_regions_win_where_masks_overlap(colorizer, image):
+@pytest.mark.parametrize("mode", REFERENCE_MODES)
+def test_later_regions_win_where_masks_overlap(colorizer, image, mode):
     regions = [Region(_square(10, 10, 60), _flat(RED)), Region(_square(30, 40, 60), _flat(BLUE))]
-    ab = _ab(colorize_with_regions(colorizer, image, regions, edge_width=8))
-    torch.testing.assert_close(ab[:, 50:60, 50:60].mean(dim=(1, 2)), _expected_ab(BLUE), atol=1.5, rtol=0)
-    torch.testing.assert_close(ab[:, 20:25, 20:25].mean(dim=(1, 2)), _expected_ab(RED), atol=1.5, rtol=0)
+    ab = _ab(colorize_with_regions(colorizer, image, regions, edge_width=8, reference_mode=mode))
+    torch.testing.assert_close(ab[:, 50:60, 50:60].mean(dim=(1, 2)), _expected_ab(BLUE, mode), atol=1.5, rtol=0)
+    torch.testing.assert_close(ab[:, 20:25, 20:25].mean(dim=(1, 2)), _expected_ab(RED, mode), atol=1.5, rtol=0)
 
 
-def test_reference_mask_selects_the_colours_taken(colorizer, image):
+@pytest.mark.parametrize("mode", REFERENCE_MODES)
+def test_reference_mask_selects_the_colours_taken(colorizer, image, mode):
     reference = torch.cat([_flat(RED, 40, 20), _flat(BLUE, 40, 20)], dim=2)
     reference_mask = torch.zeros(40, 40, dtype=torch.bool)
     reference_mask[:, 20:] = True
     region = Region(_square(20, 30, 60), reference, reference_mask)
-    ab = _ab(colorize_with_regions(colorizer, image, [region], edge_width=8))
-    torch.testing.assert_close(ab[:, 45:55, 55:65].mean(dim=(1, 2)), _expected_ab(BLUE), atol=1.5, rtol=0)
+    ab = _ab(colorize_with_regions(colorizer, image, [region], edge_width=8, reference_mode=mode))
+    torch.testing.assert_close(ab[:, 45:55, 55:65].mean(dim=(1, 2)), _expected_ab(BLUE, mode), atol=1.5, rtol=0)
 
 
-def test_whole_image_reference_grey_and_uint8_inputs(colorizer, image):
+@pytest.mark.parametrize("mode", REFERENCE_MODES)
+def test_transparent_reference_pixels_give_no_colour(colorizer, image, mode):
+    """An RGBA reference: the red half is transparent (alpha 0), so only the blue half counts."""
+    reference = torch.cat([_flat(RED, 40, 20), _flat(BLUE, 40, 20)], dim=2)
+    alpha = torch.ones(1, 40, 40)
+    alpha[:, :, :20] = 0
+    region = Region(_square(20, 30, 60), torch.cat([reference, alpha]))
+    ab = _ab(colorize_with_regions(colorizer, image, [region], edge_width=8, reference_mode=mode))
+    torch.testing.assert_close(ab[:, 45:55, 55:65].mean(dim=(1, 2)), _expected_ab(BLUE, mode), atol=1.5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", REFERENCE_MODES)
+def test_whole_image_reference_grey_and_uint8_inputs(colorizer, image, mode):
     grey = (image[:1] * 255).round().to(torch.uint8)
-    result = colorize_with_regions(colorizer, grey, reference=_flat(BLUE))
-    torch.testing.assert_close(_ab(result).mean(dim=(1, 2)), _expected_ab(BLUE), atol=2.0, rtol=0)
+    result = colorize_with_regions(colorizer, grey, reference=_flat(BLUE), reference_mode=mode)
+    torch.testing.assert_close(_ab(result).mean(dim=(1, 2)), _expected_ab(BLUE, mode), atol=2.0, rtol=0)
 
 
 def test_point_hints_reach_the_network_at_its_size(colorizer, image):
@@ -122,7 +150,12 @@ def test_point_hints_reach_the_network_at_its_size(colorizer, image):
         ({"regions": [Region(torch.zeros(96, 128, dtype=torch.bool), _flat(RED))]}, "mask of region 0 is empty"),
         ({"regions": [Region(_square(0, 0, 9), _flat(RED), torch.ones(3, 3, dtype=torch.bool))]}, "region 0's reference mask must have shape"),
         ({"hints": [((500, 4), (1.0, 0.0, 0.0))]}, "hint at x=500, y=4 lies outside the 128x96 image"),
-        ({"reference": torch.zeros(4, 8, 8)}, r"reference must have shape \(3, H, W\)"),
+        ({"reference": torch.zeros(2, 8, 8)}, r"reference must have shape \(3, H, W\) or \(4, H, W\)"),
+        ({"reference": _flat(RED, 7, 30)}, "reference is 30x7 px, too small to take colours from"),
+        ({"reference": _flat(torch.tensor([0.5, 0.5, 0.5]))}, "reference is grey and has no colour to give"),
+        ({"reference": torch.cat([_flat(RED), torch.zeros(1, 40, 40)])}, "reference: its mask and transparency leave no pixel"),
+        ({"regions": [Region(_square(0, 0, 9), _flat(RED), torch.zeros(40, 40, dtype=torch.bool), "cap.png")]}, "cap.png's reference mask is empty"),
+        ({"reference": _flat(RED), "reference_mode": "copy"}, "reference mode must be one of transfer, histogram"),
     ],
 )
 def test_clear_errors(colorizer, image, kwargs, match):
