@@ -47,7 +47,7 @@ def test_the_logged_model_is_self_contained_and_pickles_nothing(registered, tmp_
     assert "datamodules/colorization_datamodule.py" not in carried
     assert not list(local.rglob("__pycache__")) and not list(local.rglob("*.pkl"))
     assert model.signature.inputs.required_input_names() == ["image"]
-    assert model.signature.inputs.optional_input_names() == ["hints", "reference", "regions", "blend"]
+    assert model.signature.inputs.optional_input_names() == ["hints", "reference", "regions", "blend", "reference_mode"]
     requirements = (local / "requirements.txt").read_text().split()
     assert "torch==" + torch.__version__.split("+")[0] in requirements
     assert not [line for line in requirements if line.startswith(("lightning", "pytorch-lightning"))]
