@@ -154,8 +154,8 @@ def colorize_with_regions(
     in that band, so the region meets the background seamlessly (edge_width=None: classic Poisson over the whole
     mask, which keeps only the region's gradients and so mostly loses the reference's colour); blend="feather"
     alpha-blends with the grown mask softened over `edge_width` pixels.
-    Point `hints` (pixels of the image) guide every part. One network call colours all parts, and with
-    reference_mode="transfer" one more per reference.
+    Point `hints` (pixels of the image) guide every part. One network call colours all parts (in transfer mode
+    they share the automatic colours), and transfer adds one more per reference for its features.
     """
     if reference_mode not in REFERENCE_MODES:
         raise PseudocolorError(f"reference mode must be one of {', '.join(REFERENCE_MODES)}, got {reference_mode!r}")
@@ -175,10 +175,15 @@ def colorize_with_regions(
         global_hint = torch.cat([no_hint if ref is None else reference_hint(ref, bins) for ref in references])
     local_hints = point_hint_map(hints, tuple(size), colorizer.size)
     if local_hints is not None:
-        local_hints = local_hints.to(rgb.device).expand(len(references), -1, -1, -1)
+        local_hints = local_hints.to(rgb.device)
     l = rgb_to_lab(rgb)[:, :1]
     small_l = colorizer.network_l(l)
-    small_ab = colorizer.predict_small_ab(small_l.expand(len(references), -1, -1, -1), local_hints, global_hint)
+    if global_hint is None:  # every part starts from the same automatic colours: one network call
+        small_ab = colorizer.predict_small_ab(small_l, local_hints).expand(len(references), -1, -1, -1)
+    else:
+        if local_hints is not None:
+            local_hints = local_hints.expand(len(references), -1, -1, -1)
+        small_ab = colorizer.predict_small_ab(small_l.expand(len(references), -1, -1, -1), local_hints, global_hint)
     if reference_mode == "transfer":
         features = network if hasattr(network, "forward_features") else None  # else: lightness statistics alone
         small_ab = torch.cat(
