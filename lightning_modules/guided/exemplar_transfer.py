@@ -96,8 +96,8 @@ class TransferResult:
         ab: (B, 2, h, w) ab in Lab units: the reference's colours where they are trusted, the automatic ones elsewhere.
         confidence: (B, 1, h, w) in [0, 1], the reference's share of each cell's colour.
         auto_ab: (B, 2, h, w) the automatic colours that were the fallback.
-        timings: milliseconds per stage: "target network" (only with a network; automatic colouring costs as much),
-            "reference", "descriptors", "matching", "spreading".
+        timings: milliseconds per stage: "target network" (the target's features, only with a network: one call
+            whether or not auto_ab is given), "reference", "descriptors", "matching", "spreading".
     """
 
     ab: torch.Tensor
@@ -119,6 +119,7 @@ def _check_inputs(
     reference_valid: torch.Tensor | None,
     auto_ab: torch.Tensor | None,
     network: nn.Module | None,
+    target_cells: torch.Tensor | None,
 ) -> None:
     if target_l.ndim != 4 or target_l.shape[1] != 1 or target_l.shape[-1] % CELL or target_l.shape[-2] % CELL:
         raise ValueError(
@@ -136,6 +137,8 @@ def _check_inputs(
         raise ValueError(f"auto_ab must have shape {grid} (target_l's cell grid), got {tuple(auto_ab.shape)}")
     if auto_ab is None and network is None:
         raise ValueError("transfer_ab needs auto_ab or a network to predict it")
+    if target_cells is not None and (target_cells.dtype != torch.bool or target_cells.shape != grid[-2:]):
+        raise ValueError(f"target_cells must be a bool tensor of shape {grid[-2:]}, got {tuple(target_cells.shape)}")
 
 
 def _reference_size(reference_size: tuple[int, int], target_size: tuple[int, int]) -> tuple[int, int]:
@@ -304,6 +307,7 @@ def transfer_ab(
     network: nn.Module | None = None,
     temperature: float = ANNEALED_TEMPERATURE,
     settings: TransferSettings = TransferSettings(),
+    target_cells: torch.Tensor | None = None,
 ) -> TransferResult:
     """Colour the target from the reference by correspondence, the network's colours where it holds nothing alike.
 
@@ -317,19 +321,21 @@ def transfer_ab(
             match on lightness statistics alone and auto_ab is needed.
         temperature: annealed-mean temperature of the automatic colours.
         settings: matching and fusion constants.
+        target_cells: optional (H / CELL, W / CELL) bool, the cells whose colour is wanted (e.g. a region and its
+            seam); only they are matched, the others keep the automatic colour. None: every cell.
 
     Returns:
         TransferResult with ab, confidence and auto_ab on the (H / CELL, W / CELL) grid (upsample ab onto the photo's
         own L, e.g. with color_space.ab_to_rgb).
     """
-    _check_inputs(target_l, reference_lab, reference_valid, auto_ab, network)
+    _check_inputs(target_l, reference_lab, reference_valid, auto_ab, network, target_cells)
     timings: dict[str, float] = {}
     target_l = target_l.float()
-    if network is not None:
+    target_features = None
+    if auto_ab is None:
         with _timed(timings, "target network"):
             target_features = _network_features(network, target_l)
-            if auto_ab is None:
-                auto_ab = annealed_mean(network.forward_head(target_features).float(), network.ab_bins, temperature)
+            auto_ab = annealed_mean(network.forward_head(target_features).float(), network.ab_bins, temperature)
     auto_ab = auto_ab.float()
 
     with _timed(timings, "reference"):
@@ -340,25 +346,34 @@ def transfer_ab(
         if network is not None:
             reference_features = _unit(_network_features(network, lab[:, :1])).flatten(2)[0].T[usable]
 
+    blurred_l = _as_blurred_as_reference(target_l, tuple(reference_lab.shape[-2:]), size)
+    if network is not None and (target_features is None or blurred_l is not target_l):
+        with _timed(timings, "target network"):  # the features of what is matched, computed once
+            target_features = _network_features(network, blurred_l)
+
     with _timed(timings, "descriptors"):
-        blurred_l = _as_blurred_as_reference(target_l, tuple(reference_lab.shape[-2:]), size)
         target_descriptors, reference_descriptors = _lightness_pair(blurred_l, lab[:, :1], valid, settings)
         reference_descriptors = reference_descriptors[:, usable]
         if network is not None:
-            if blurred_l is not target_l:
-                target_features = _network_features(network, blurred_l)
             target_features = _unit(target_features).flatten(2).transpose(1, 2)
             target_descriptors = torch.cat([target_descriptors, target_features * settings.network_weight], dim=2)
             reference_features = (reference_features * settings.network_weight).expand(target_l.shape[0], -1, -1)
             reference_descriptors = torch.cat([reference_descriptors, reference_features], dim=2)
 
     with _timed(timings, "matching"):
-        matches = [_match(t, r, reference_ab, settings) for t, r in zip(target_descriptors, reference_descriptors)]
-        transferred, spread, distance = (torch.stack(parts) for parts in zip(*matches))
         cells = auto_ab.shape[-2:]
-        transferred = transferred.transpose(1, 2).reshape(auto_ab.shape)
+        wanted = torch.ones(cells.numel(), dtype=torch.bool, device=auto_ab.device)
+        if target_cells is not None:
+            wanted = target_cells.to(auto_ab.device).flatten()
+        matches = [_match(t[wanted], r, reference_ab, settings) for t, r in zip(target_descriptors, reference_descriptors)]
+        matched_ab, spread, distance = (torch.stack(parts) for parts in zip(*matches))
         _, colour_variance = _weighted_moments(reference_ab, torch.ones_like(reference_ab[:, 0]))
-        share = _share(spread.reshape(-1, 1, *cells), distance.reshape(-1, 1, *cells), colour_variance.sum(), settings)
+        transferred = auto_ab.flatten(2).transpose(1, 2).clone()  # (B, h w, 2); cells not wanted keep automatic
+        transferred[:, wanted] = matched_ab
+        transferred = transferred.transpose(1, 2).reshape(auto_ab.shape)
+        share = torch.zeros_like(auto_ab[:, 0]).flatten(1)
+        share[:, wanted] = _share(spread, distance, colour_variance.sum(), settings)
+        share = share.reshape(-1, 1, *cells)
 
     with _timed(timings, "spreading"):
         change, confidence = _spread(transferred - auto_ab, share, F.avg_pool2d(target_l, CELL), settings)

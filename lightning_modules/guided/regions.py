@@ -133,6 +133,13 @@ def point_hint_map(hints: Sequence[PointHint], image_size: tuple[int, int], size
     return encode_point_hints(points, colors, size, size)
 
 
+def _cells_under(mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(H, W) bool mask -> (h, w) bool: the cells of a (h, w) grid over the image that touch it, and their neighbours
+    (the upsampling onto the full-resolution L blends each cell with those)."""
+    touched = F.adaptive_max_pool2d(mask.float()[None, None], tuple(grid))
+    return F.max_pool2d(touched, 3, stride=1, padding=1)[0, 0] > 0
+
+
 @torch.no_grad()
 def colorize_with_regions(
     colorizer: Colorizer,
@@ -184,16 +191,17 @@ def colorize_with_regions(
         if local_hints is not None:
             local_hints = local_hints.expand(len(references), -1, -1, -1)
         small_ab = colorizer.predict_small_ab(small_l.expand(len(references), -1, -1, -1), local_hints, global_hint)
+    if edge_width:  # the seam lies outside each region, so a region keeps its colours up to its edge
+        masks = [grow_mask(mask, round(edge_width)) for mask in masks]
     if reference_mode == "transfer":
         features = network if hasattr(network, "forward_features") else None  # else: lightness statistics alone
+        cells = [None] + [_cells_under(mask, small_ab.shape[-2:]) for mask in masks]
         small_ab = torch.cat(
             [
-                part if ref is None else transfer_ab(small_l, ref.lab, ref.valid, part, features).ab
-                for part, ref in zip(small_ab.split(1), references)
+                part if ref is None else transfer_ab(small_l, ref.lab, ref.valid, part, features, target_cells=wanted).ab
+                for part, ref, wanted in zip(small_ab.split(1), references, cells)
             ]
         )
     ab = rgb_to_lab(ab_to_rgb(l.expand(small_ab.shape[0], -1, -1, -1), small_ab))[:, 1:]
-    if edge_width:  # the seam lies outside each region, so a region keeps its colours up to its edge
-        masks = [grow_mask(mask, round(edge_width)) for mask in masks]
     fused = fuse_regions(ab[0], list(zip(ab[1:], masks)), blend, edge_width)
     return ab_to_rgb(l, fused[None])[0]

@@ -72,9 +72,12 @@ class _Level:
         self.coarser: _Level | None = None
         if min(inside.shape) >= 2 * COARSEST_SIDE:
             pad = (0, inside.shape[1] % 2, 0, inside.shape[0] % 2)
-            coarse_inside = F.max_pool2d(F.pad(self.m, pad)[None], 2)[0, 0] > 0
-            coarse_valid = F.max_pool2d(F.pad(valid.to(dtype)[None], pad)[None], 2)[0, 0] > 0
-            self.coarser = _Level(coarse_inside, coarse_valid, dtype)
+            # a coarse cell is unknown only when all its 2x2 children are: a coarse correction never reaches a
+            # known (Dirichlet) pixel, so thin domains such as a seam band converge in about 8 steps, not 30
+            coarse_inside = -F.max_pool2d(-F.pad(self.m, pad)[None], 2)[0, 0] > 0
+            if coarse_inside.any():
+                coarse_valid = F.max_pool2d(F.pad(valid.to(dtype)[None], pad)[None], 2)[0, 0] > 0
+                self.coarser = _Level(coarse_inside, coarse_valid, dtype)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """The masked Laplacian: (N, H, W) values inside, zero outside -> (N, H, W)."""
@@ -113,9 +116,18 @@ def _solve_membrane(boundary: torch.Tensor, inside: torch.Tensor, tol: float, ma
 
 def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     """(H, W) bool -> (H, W) bool: `mask` and every pixel within `pixels` px (Chebyshev distance) of it."""
-    grown = mask.to(torch.float32)[None, None]
-    rows = F.max_pool2d(grown, (1, 2 * pixels + 1), stride=1, padding=(0, pixels))  # a square is two 1-D passes
-    return F.max_pool2d(rows, (2 * pixels + 1, 1), stride=1, padding=(pixels, 0))[0, 0] > 0
+    return _any_within(_any_within(mask, pixels, dim=1), pixels, dim=0)  # a square is two 1-D passes
+
+
+def _any_within(mask: torch.Tensor, pixels: int, dim: int) -> torch.Tensor:
+    """(H, W) bool -> (H, W) bool: True where `mask` is True within `pixels` px along `dim`. Window sums from a
+    cumulative sum cost the same for any width (a max-pool's cost grows with it: 6 ms vs 1 ms at 256 px, 32 px)."""
+    padding = [0, 0, 0, 0]
+    padding[2 * (1 - dim)] = pixels + 1  # F.pad lists the last dimension first
+    padding[2 * (1 - dim) + 1] = pixels
+    counts = F.pad(mask.to(torch.int32), padding).cumsum(dim=dim)
+    length = mask.shape[dim]
+    return (counts.narrow(dim, 2 * pixels + 1, length) - counts.narrow(dim, 0, length)) > 0
 
 
 def _near_edge(inside: torch.Tensor, band: int) -> torch.Tensor:

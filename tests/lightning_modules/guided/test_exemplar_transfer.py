@@ -117,6 +117,18 @@ def test_one_colour_reference_colours_everything():
     assert torch.allclose(result.ab.mean(dim=(2, 3))[0], torch.tensor(RED), atol=3)
 
 
+def test_only_the_wanted_cells_are_matched():
+    """Cells left out of target_cells take no colour of their own: the striped half is left out, so the red it would
+    match never appears there, while the wanted flat half still turns blue."""
+    wanted = torch.zeros(HEIGHT // CELL, WIDTH // CELL, dtype=torch.bool)
+    wanted[:, 20:] = True
+    auto_ab = torch.zeros(1, 2, HEIGHT // CELL, WIDTH // CELL)
+    result = transfer_ab(_half_textured_target(), _swapped_reference(), auto_ab=auto_ab, target_cells=wanted)
+    assert torch.allclose(_cell_ab(result.ab, slice(20, 32)), torch.tensor(BLUE), atol=8)
+    assert result.ab[0, 0, :, :12].abs().max() < 5  # no red (a* 60): at most blue spread in along the stripes' edges
+    assert result.confidence[..., 20:].mean() > 0.8
+
+
 def test_bad_shapes_name_the_argument():
     target, reference, auto_ab = _half_textured_target(), _swapped_reference(), torch.zeros(1, 2, 16, 32)
     with pytest.raises(ValueError, match="target_l"):
@@ -131,6 +143,8 @@ def test_bad_shapes_name_the_argument():
         transfer_ab(target, reference, auto_ab=auto_ab[..., :8, :])
     with pytest.raises(ValueError, match="auto_ab or a network"):
         transfer_ab(target, reference)
+    with pytest.raises(ValueError, match="target_cells"):
+        transfer_ab(target, reference, auto_ab=auto_ab, target_cells=torch.ones(16, 31, dtype=torch.bool))
 
 
 def _psnr(output: torch.Tensor, truth: torch.Tensor) -> float:
