@@ -15,8 +15,10 @@ class FolderDataModule(ColorizationDataModule):
     """Photos (jpg/png/webp/tif/bmp, any case) anywhere below `root`.
 
     Args:
-        root: the training folder; None means the bundled sample photos.
-        val_root: a separate validation folder; without one, a seeded `val_fraction` of `root` is held out.
+        root: the training folder, or a list of folders whose photos are pooled (a data mix); None means the
+            bundled sample photos.
+        val_root: a separate validation folder or list of folders; without one, a seeded `val_fraction` of
+            `root` is held out.
         val_fraction: share of the photos held out for validation when there is no `val_root`.
         seed: seed of that split.
         **kwargs: batch and loader settings of ColorizationDataModule.
@@ -24,8 +26,8 @@ class FolderDataModule(ColorizationDataModule):
 
     def __init__(
         self,
-        root: str | None = None,
-        val_root: str | None = None,
+        root: str | list[str] | None = None,
+        val_root: str | list[str] | None = None,
         val_fraction: float = 0.2,
         seed: int = 0,
         **kwargs,
@@ -34,19 +36,17 @@ class FolderDataModule(ColorizationDataModule):
         self.save_hyperparameters()
         if not 0 < val_fraction < 1:
             raise PseudocolorError(f"val_fraction must be in (0, 1), got {val_fraction}")
-        self.root = Path(root) if root is not None else SAMPLES_DIR
-        self.val_root = Path(val_root) if val_root is not None else None
+        self.roots = _folders(root) if root is not None else [SAMPLES_DIR]
+        self.val_roots = _folders(val_root) if val_root is not None else None
         self.val_fraction = val_fraction
         self.seed = seed
         self._split: tuple[list[Path], list[Path]] | None = None
 
     def _train_val(self) -> tuple[list[Path], list[Path]]:
         if self._split is None:
-            files = list_images(self.root)
-            if not files:
-                raise FileNotFoundError(f"{self.root} holds no photos (.jpg, .png, .webp, .tif, .bmp)")
-            if self.val_root is not None:
-                self._split = (files, list_images(self.val_root))
+            files = _photos_below(self.roots)
+            if self.val_roots is not None:
+                self._split = (files, _photos_below(self.val_roots))
             else:
                 shuffled = files.copy()
                 random.Random(self.seed).shuffle(shuffled)
@@ -59,3 +59,18 @@ class FolderDataModule(ColorizationDataModule):
 
     def val_files(self) -> list[Path]:
         return self._train_val()[1]
+
+
+def _folders(root: str | list[str]) -> list[Path]:
+    return [Path(folder) for folder in ([root] if isinstance(root, (str, Path)) else root)]
+
+
+def _photos_below(folders: list[Path]) -> list[Path]:
+    """Every photo below each folder, the folders in the order given; a folder without photos is an error."""
+    files = []
+    for folder in folders:
+        found = list_images(folder)
+        if not found:
+            raise FileNotFoundError(f"{folder} holds no photos (.jpg, .png, .webp, .tif, .bmp)")
+        files.extend(found)
+    return files

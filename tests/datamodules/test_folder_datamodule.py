@@ -30,6 +30,19 @@ def test_separate_val_folder(tmp_path):
     assert [p.name for p in datamodule.val_files()] == ["b.jpg"]
 
 
+def test_lists_of_folders_pool_their_photos(tmp_path):
+    for folder, name in (("one", "a.jpg"), ("two", "b.jpg"), ("val1", "c.jpg"), ("val2", "d.jpg")):
+        write_photo(tmp_path / folder / name)
+    (tmp_path / "empty").mkdir()
+    datamodule = FolderDataModule(
+        [str(tmp_path / "one"), str(tmp_path / "two")], val_root=[str(tmp_path / "val1"), str(tmp_path / "val2")]
+    )
+    assert [p.name for p in datamodule.train_files()] == ["a.jpg", "b.jpg"]
+    assert [p.name for p in datamodule.val_files()] == ["c.jpg", "d.jpg"]
+    with pytest.raises(FileNotFoundError, match="empty holds no photos"):
+        FolderDataModule([str(tmp_path / "one"), str(tmp_path / "empty")]).train_files()
+
+
 def test_empty_folder_and_bad_fraction_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no photos"):
         FolderDataModule(str(tmp_path)).train_files()
