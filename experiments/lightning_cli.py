@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
 from pseudocolor.datamodules.colorization_datamodule import ColorizationDataModule
@@ -12,6 +11,7 @@ from pseudocolor.experiments.resume import ResumeError, checkpoint_folders, chec
 from pseudocolor.experiments.tracking.logger import MLflowSaveConfig, TrackedMLFlowLogger
 from pseudocolor.experiments.tracking.store import find_experiment_id, is_launcher_rank, prepare_store, wait_for_store
 from pseudocolor.lightning_modules.training.callbacks import (
+    BestAndLastCheckpoint,
     ImageGridLogger,
     ShareMLflowRunId,
     SkippedImagesMonitor,
@@ -40,7 +40,7 @@ class PseudocolorCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/psnr",

@@ -25,3 +25,15 @@ def test_lightning_cli_still_builds_each_subcommand_parser_in_one_method():
         "LightningCLI._prepare_subcommand_parser changed: fit's --resume flag (experiments/lightning_cli.py) needs "
         "another way in"
     )
+
+
+def test_model_checkpoint_still_saves_last_through_the_methods_we_call():
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    for name in (
+        "_save_last_checkpoint", "_should_skip_saving_checkpoint", "_should_save_on_train_epoch_end", "_monitor_candidates"
+    ):
+        assert callable(getattr(ModelCheckpoint, name, None)), (
+            f"ModelCheckpoint.{name} is gone: lightning_modules/training/callbacks/best_and_last_checkpoint.py needs "
+            "another way to write last.ckpt after every validation"
+        )
