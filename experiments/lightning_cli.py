@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
@@ -24,10 +25,30 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
+def run_name(command_line: list[str]) -> str:
+    """A readable MLflow run name from a `pseudocolor fit` command line: the config files' stems, then each value set
+    on the command line as last-key=value (`--config a.yaml --model.optimizer.init_args.lr 0.001` -> 'a lr=0.001');
+    'default' when nothing is set. MLflow's own random names repeat: `seed_everything` seeds the draw."""
+    parts, words = [], [word for word in command_line if word != "fit"]
+    index = 0
+    while index < len(words):
+        word = words[index]
+        key, _, value = word[2:].partition("=") if word.startswith("--") else ("", "", "")
+        if key and not value and index + 1 < len(words) and not words[index + 1].startswith("--"):
+            value, index = words[index + 1], index + 1
+        index += 1
+        if key == "config":
+            parts.append(Path(value).stem)
+        elif key and key not in ("run_name", "resume"):
+            parts.append(f"{key.rsplit('.', 1)[-1]}={Path(value).name if '/' in value else value}" if value else key.rsplit(".", 1)[-1])
+    return " ".join(parts) or "default"
+
+
 class PseudocolorCLI(LightningCLI):
     """LightningCLI with the default config, MLflow config logging and the always-on callbacks."""
 
     def __init__(self, args: list[str] | None = None) -> None:
+        self._command_line = list(sys.argv[1:] if args is None else args)  # what the user typed names the run
         super().__init__(
             ColorizationModule,
             ColorizationDataModule,
@@ -64,6 +85,12 @@ class PseudocolorCLI(LightningCLI):
             parser.add_argument(
                 "--resume", action="store_true", help="continue the newest run of the experiment (= --ckpt_path last)"
             )
+            parser.add_argument(
+                "--run_name",
+                default=None,
+                help="MLflow run name (default: the config files and the values set on the command line, "
+                "e.g. 'photo_mix_cpu lr=0.001')",
+            )
         return parser
 
     def parse_arguments(self, parser, args) -> None:
@@ -89,6 +116,10 @@ class PseudocolorCLI(LightningCLI):
                 wait_for_store(*store)
         if self.subcommand == "fit":
             self._resolve_resume(config, store if tracked else None)
+            if tracked and logger_config.init_args.get("run_id") is None:
+                logger_config.init_args["run_name"] = (
+                    config.get("run_name") or logger_config.init_args.get("run_name") or run_name(self._command_line)
+                )
 
     @staticmethod
     def _resolve_resume(config, store: tuple[str | None, str] | None) -> None:

@@ -31,6 +31,7 @@ def test_default_fit_leaves_a_complete_finished_run(tmp_path, monkeypatch):
     assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts").as_uri()
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
+    assert run.info.run_name == "max_epochs=2 limit_train_batches=2 crop_size=64 eval_size=64"
     assert run.data.params["model.optimizer.init_args.lr"] == "0.002"
     assert run.data.params["model.l1_weight"] == "10.0"
     assert run.data.params["data.class_path"] == "pseudocolor.datamodules.folder_datamodule.FolderDataModule"
@@ -50,8 +51,9 @@ def test_fit_on_a_folder_of_users_photos(tmp_path, tracking_uri):
     for i in range(6):
         write_photo(tmp_path / "photos" / f"{i}.jpg", 80, 80, seed=i)
     main(["fit", "--trainer.max_epochs", "1", *FAST, "--data.init_args.root", str(tmp_path / "photos"),
-          "--trainer.default_root_dir", str(tmp_path / "ckpt")])
+          "--trainer.default_root_dir", str(tmp_path / "ckpt"), "--run_name", "my photos"])
     [run] = mlflow.MlflowClient(tracking_uri).search_runs(["1"])
+    assert run.info.run_name == "my photos"
     assert run.info.status == "FINISHED" and run.data.params["data.init_args.root"] == str(tmp_path / "photos")
 
 
