@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         "--model", default=PRETRAINED, help="model spec: .ckpt, weights file, models:/..., runs:/... or pretrained"
     )
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"registered model name (default {DEFAULT_NAME})")
-    parser.add_argument("--alias", default=DEFAULT_ALIAS, help="alias set on the new version")
+    parser.add_argument("--alias", default=DEFAULT_ALIAS, help=f"alias set on the new version (default {DEFAULT_ALIAS})")
     parser.add_argument(
         "--max-pixels",
         type=int,

@@ -98,3 +98,11 @@ def test_colorize_accepts_a_registered_model(registered, tmp_path, monkeypatch):
 
     assert status == 0
     assert Image.open(tmp_path / "out" / "photo.png").size == (128, 96)
+
+
+def test_register_help_names_the_default_alias(capsys):
+    from pseudocolor.experiments.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["register", "--help"])
+    assert "(default champion)" in " ".join(capsys.readouterr().out.split())
