@@ -243,7 +243,8 @@ def _mean_a(path, region: np.ndarray) -> float:
 @pytest.mark.slow
 def test_a_red_reference_turns_its_region_red_and_its_transparent_part_gives_nothing(tmp_path):
     """The issue's check: kodim23, left half masked, a uniformly red picture (a* 60, b* 25) as the region's
-    reference: a* inside rises by at least 10 over automatic colouring. The histogram mode is the old, weak path.
+    reference: a* inside rises by at least 10 over automatic colouring, in both reference modes (the histogram mode
+    needs a network that follows its global hint, as the shipped one does).
     A reference whose red half is transparent and whose opaque half is green must turn the region green, not red."""
     photo = SAMPLES_DIR / "kodim23.jpg"
     height, width = decode_image(photo).shape[-2:]
@@ -264,6 +265,5 @@ def test_a_red_reference_turns_its_region_red_and_its_transparent_part_gives_not
         region = f"{tmp_path / 'left.png'}={tmp_path / reference}"
         assert colorize(photo, "--output", tmp_path / name, "--region", region, "--reference-mode", mode) == 0
         gains[name] = _mean_a(tmp_path / name / "kodim23.png", left) - automatic
-    assert gains["transfer"] >= 10, gains
-    assert gains["transfer"] > gains["histogram"] + 5, gains
+    assert gains["transfer"] >= 10 and gains["histogram"] >= 10, gains
     assert gains["clear"] < -10, gains  # only the opaque green half gave colour
