@@ -322,7 +322,8 @@ def transfer_ab(
         temperature: annealed-mean temperature of the automatic colours.
         settings: matching and fusion constants.
         target_cells: optional (H / CELL, W / CELL) bool, the cells whose colour is wanted (e.g. a region and its
-            seam); only they are matched, the others keep the automatic colour. None: every cell.
+            seam); only they are matched. The others take no colour of their own, only what the edge-aware
+            spreading carries in from matched neighbours. None: every cell.
 
     Returns:
         TransferResult with ab, confidence and auto_ab on the (H / CELL, W / CELL) grid (upsample ab onto the photo's
@@ -368,7 +369,7 @@ def transfer_ab(
         matches = [_match(t[wanted], r, reference_ab, settings) for t, r in zip(target_descriptors, reference_descriptors)]
         matched_ab, spread, distance = (torch.stack(parts) for parts in zip(*matches))
         _, colour_variance = _weighted_moments(reference_ab, torch.ones_like(reference_ab[:, 0]))
-        transferred = auto_ab.flatten(2).transpose(1, 2).clone()  # (B, h w, 2); cells not wanted keep automatic
+        transferred = auto_ab.flatten(2).transpose(1, 2).clone()  # (B, h w, 2); cells not matched: no difference
         transferred[:, wanted] = matched_ab
         transferred = transferred.transpose(1, 2).reshape(auto_ab.shape)
         share = torch.zeros_like(auto_ab[:, 0]).flatten(1)
