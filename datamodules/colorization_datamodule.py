@@ -83,6 +83,12 @@ class ColorizationDataModule(LightningDataModule):
     def val_files(self) -> list[Path]:
         raise NotImplementedError
 
+    def source_folders(self, split: str) -> list[Path]:
+        """The folders the photos of `split` ("train" or "val") come from, recorded with the run; by default the
+        files' common folder."""
+        files = self.train_files() if split == "train" else self.val_files()
+        return [Path(os.path.commonpath([file.parent for file in files]))] if files else []
+
     def _loader(self, files: list[Path], train: bool) -> DataLoader:
         if not files:
             raise FileNotFoundError(f"{type(self).__name__} found no {'training' if train else 'evaluation'} images")

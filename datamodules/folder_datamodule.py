@@ -60,6 +60,10 @@ class FolderDataModule(ColorizationDataModule):
     def val_files(self) -> list[Path]:
         return self._train_val()[1]
 
+    def source_folders(self, split: str) -> list[Path]:
+        """`root`'s folders; for "val" those of `val_root` when there is one."""
+        return list(self.val_roots if split == "val" and self.val_roots is not None else self.roots)
+
 
 def _folders(root: str | list[str]) -> list[Path]:
     return [Path(folder) for folder in ([root] if isinstance(root, (str, Path)) else root)]

@@ -19,6 +19,7 @@ TOOLS = {
     "colorize": "pseudocolor.experiments.commands.colorize",
     "register": "pseudocolor.experiments.commands.register",
     "export": "pseudocolor.experiments.commands.export",
+    "sync": "pseudocolor.experiments.commands.sync",
 }
 
 

@@ -9,14 +9,19 @@ from lightning.pytorch.cli import LightningCLI
 
 from pseudocolor.datamodules.colorization_datamodule import ColorizationDataModule
 from pseudocolor.experiments.resume import ResumeError, checkpoint_folders, checkpoint_run_id, newest_last_checkpoint
+from pseudocolor.experiments.tracking.buffered_client import fail_fast_http
 from pseudocolor.experiments.tracking.logger import MLflowSaveConfig, TrackedMLFlowLogger
 from pseudocolor.experiments.tracking.store import find_experiment_id, is_launcher_rank, prepare_store, wait_for_store
+from pseudocolor.experiments.tracking.unsent import UNSENT_STATUS, sync_hint
 from pseudocolor.lightning_modules.training.callbacks import (
     BestAndLastCheckpoint,
+    DatasetInputs,
     ImageGridLogger,
+    RunTags,
     ShareMLflowRunId,
     SkippedImagesMonitor,
     StepCheckpoint,
+    SystemMetrics,
 )
 from pseudocolor.lightning_modules.training.colorization_module import ColorizationModule
 
@@ -76,6 +81,9 @@ class PseudocolorCLI(LightningCLI):
         parser.add_lightning_class_args(ImageGridLogger, "image_grid")
         parser.add_lightning_class_args(SkippedImagesMonitor, "skipped_images")
         parser.add_lightning_class_args(ShareMLflowRunId, "share_run_id")
+        parser.add_lightning_class_args(DatasetInputs, "dataset_inputs")
+        parser.add_lightning_class_args(RunTags, "run_tags")
+        parser.add_lightning_class_args(SystemMetrics, "system_metrics")
 
     def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
         # LightningCLI has no public per-subcommand hook (add_arguments_to_parser is not told the subcommand);
@@ -90,6 +98,13 @@ class PseudocolorCLI(LightningCLI):
                 default=None,
                 help="MLflow run name (default: the config files and the values set on the command line, "
                 "e.g. 'photo_mix_cpu lr=0.001')",
+            )
+            parser.add_argument(
+                "--tracking_wait",
+                type=float,
+                default=None,
+                help="seconds the end of training waits for an unreachable MLflow server before keeping the unsent "
+                "writes for later (default: trainer.logger.init_args.drain_timeout, 300)",
             )
         return parser
 
@@ -107,6 +122,7 @@ class PseudocolorCLI(LightningCLI):
         logger_config = config.trainer.logger
         tracked = bool(logger_config) and "MLFlowLogger" in str(logger_config.class_path)
         if tracked:
+            fail_fast_http()
             init_args = logger_config.init_args
             store = (init_args.get("tracking_uri"), init_args.get("experiment_name", "pseudocolor"))
             # Rank 0 alone creates/migrates the store; other ranks wait for it before their logger opens it.
@@ -115,6 +131,8 @@ class PseudocolorCLI(LightningCLI):
             else:
                 wait_for_store(*store)
         if self.subcommand == "fit":
+            if tracked and config.get("tracking_wait") is not None:
+                logger_config.init_args["drain_timeout"] = config.tracking_wait
             self._resolve_resume(config, store if tracked else None)
             if tracked and logger_config.init_args.get("run_id") is None:
                 logger_config.init_args["run_name"] = (
@@ -151,3 +169,11 @@ class PseudocolorCLI(LightningCLI):
                 f"best checkpoint: {self.trainer.checkpoint_callback.best_model_path}\n"
                 f"look at it with: mlflow ui --backend-store-uri {logger.tracking_uri}"
             )
+            if logger.unsent is not None:
+                print(
+                    f"tracking incomplete: the MLflow server at {logger.tracking_uri} did not answer, so run "
+                    f"{logger.run_id}'s last writes wait in {logger.unsent.parent}; the next pseudocolor command on "
+                    f"this store sends them, or now: {sync_hint(logger.unsent_dir)} (exit status {UNSENT_STATUS})",
+                    flush=True,
+                )
+                sys.exit(UNSENT_STATUS)

@@ -37,3 +37,36 @@ def test_model_checkpoint_still_saves_last_through_the_methods_we_call():
             f"ModelCheckpoint.{name} is gone: lightning_modules/training/callbacks/best_and_last_checkpoint.py needs "
             "another way to write last.ckpt after every validation"
         )
+
+
+def test_mlflow_logger_still_uploads_checkpoints_through_the_method_we_override(tmp_path):
+    from lightning.pytorch.loggers.utilities import _scan_checkpoints
+
+    logger = MLFlowLogger(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert callable(getattr(MLFlowLogger, "_scan_and_log_checkpoints", None)), (
+        "MLFlowLogger._scan_and_log_checkpoints is gone: experiments/tracking/logger.py uploads last.ckpt twice"
+    )
+    assert isinstance(getattr(logger, "_logged_model_time", None), dict)
+    assert "logged_model_time" in inspect.signature(_scan_checkpoints).parameters, (
+        "MLFlowLogger no longer skips files by _logged_model_time: fix TrackedMLFlowLogger._scan_and_log_checkpoints"
+    )
+    assert logger._tracking_uri, (
+        "MLFlowLogger._tracking_uri is gone: lightning_modules/training/callbacks/system_metrics.py and "
+        "register_model.py read the run's store from it"
+    )
+
+
+def test_model_checkpoint_still_saves_every_file_through_one_method():
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    callback = ModelCheckpoint()
+    assert list(inspect.signature(ModelCheckpoint._save_checkpoint).parameters) == ["self", "trainer", "filepath"], (
+        "ModelCheckpoint._save_checkpoint changed: lightning_modules/training/callbacks/best_and_last_checkpoint.py "
+        "hard-links last.ckpt there"
+    )
+    for name in ("_last_checkpoint_saved", "_last_global_step_saved", "last_model_path"):
+        assert hasattr(callback, name), f"ModelCheckpoint.{name} is gone: fix best_and_last_checkpoint.py"
+    source = inspect.getsource(ModelCheckpoint._save_last_checkpoint)
+    assert 0 <= source.find("self.last_model_path") < source.find("self._save_checkpoint("), (
+        "ModelCheckpoint no longer sets last_model_path before saving last.ckpt: fix best_and_last_checkpoint.py"
+    )

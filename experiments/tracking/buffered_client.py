@@ -5,16 +5,16 @@ kept in order in a queue and sent by one background thread, which retries transi
 refused or reset, timeouts, HTTP 408/429/5xx) with backoff, so the server receives them in order once it is
 back. A permanent failure (the server refuses the write, e.g. a changed param value) is not retried: the
 next write or `raise_if_rejected` raises it. `flush(timeout)` waits for the queue to drain; what is still
-unsent then is written to `<spool_dir>/<run id>/operations.jsonl` and can be sent later with
-`python -m pseudocolor.experiments.tracking.buffered_client FILE [--tracking-uri URI]`. Reads go straight to the wrapped client.
+unsent then is written to `<spool_dir>/<run id>/operations.jsonl` (with the store's URI beside it), which
+`pseudocolor sync` (experiments/tracking/unsent.py) sends later. Reads go straight to the wrapped client.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -35,6 +35,16 @@ NETWORK_ERRORS = (
     ConnectionError, TimeoutError, requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError
 )
 UNSENT_FILE = "operations.jsonl"
+URI_FILE = "tracking_uri.txt"  # beside UNSENT_FILE: the store its writes are for
+# MLflow's HTTP defaults retry a failed request 7 times with backoff (minutes) and wait 120 s for an answer,
+# holding the writer silent all that time. The buffer retries itself, so each request should fail fast.
+FAIL_FAST_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def fail_fast_http() -> None:
+    """Turn MLflow's HTTP retries off for this process and its DDP workers, unless the environment sets them."""
+    for name, value in FAIL_FAST_HTTP.items():
+        os.environ.setdefault(name, value)
 
 
 def _http_status(error: BaseException) -> int | None:
@@ -95,9 +105,11 @@ def _now_ms() -> int:
 
 class BufferedClient:
     """Wraps an MlflowClient: the write methods below queue and return at once, everything else is the
-    wrapped client's. Snapshots of files and images wait in `spool_dir` until they are sent."""
+    wrapped client's. Snapshots of files and images wait in `spool_dir` until they are sent. MLflow's own HTTP
+    retries are turned off for the process (`fail_fast_http`) unless the environment sets them."""
 
-    def __init__(self, client: MlflowClient, spool_dir: Path, max_backoff_s: float = 10.0) -> None:
+    def __init__(self, client: MlflowClient, spool_dir: Path, max_backoff_s: float = 5.0) -> None:
+        fail_fast_http()
         self._client = client
         self.spool_dir = Path(spool_dir).resolve()  # the unsent file names its snapshots by absolute paths
         self.max_backoff_s = max_backoff_s
@@ -108,6 +120,7 @@ class BufferedClient:
         self._retry_now = threading.Event()
         self._counter = itertools.count()
         self._run_folders: set[Path] = set()
+        self._failing = False  # the last delivery attempt failed transiently (the server is not answering)
 
     def __getattr__(self, name: str):
         if name == "_client":
@@ -168,13 +181,15 @@ class BufferedClient:
     # --- delivery -----------------------------------------------------------------------------------
 
     def flush(self, timeout: float) -> Path | None:
-        """Wait up to `timeout` seconds for every queued write to be delivered. Returns None when they all
-        were; otherwise moves the rest into `<spool_dir>/<run id>/operations.jsonl`, says so, and returns it."""
+        """Wait for every queued write to be delivered: up to `timeout` seconds while the server does not answer,
+        and for as long as it takes once it does (a flush under way is never cut by the deadline). While
+        waiting, the writer retries every second instead of backing off. Returns None when everything was
+        delivered; otherwise moves the rest into `<spool_dir>/<run id>/operations.jsonl`, says so, and returns it."""
         deadline = time.monotonic() + timeout
-        self._retry_now.set()  # a worker backing off tries again at once
         with self._condition:
-            while self._queue and (left := deadline - time.monotonic()) > 0:
-                self._condition.wait(left)
+            while self._queue and (time.monotonic() < deadline or not self._failing):
+                self._retry_now.set()  # a writer backing off tries again at once
+                self._condition.wait(1.0)
             unsent, self._queue = list(self._queue), deque()
         if not unsent:
             for folder in (*self._run_folders, self.spool_dir):
@@ -184,9 +199,10 @@ class BufferedClient:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as file:
             file.writelines(operation.to_json() + "\n" for operation in unsent)
+        (path.parent / URI_FILE).write_text(self._client.tracking_uri)
         log.error(
-            "The MLflow tracking server was still unreachable after waiting %.0f s, so %d unsent writes were saved "
-            "to %s (send them later with: python -m pseudocolor.experiments.tracking.buffered_client %s).", timeout, len(unsent), path, path
+            "The MLflow tracking server was still unreachable after waiting %.0f s, so %d unsent writes were saved to %s.",
+            timeout, len(unsent), path,
         )
         return path
 
@@ -226,6 +242,7 @@ class BufferedClient:
             except Exception as caught:  # noqa: BLE001 - sorted into transient and permanent below
                 error = caught
             if error is not None and is_transient(error):
+                self._failing = True
                 if down_since is None:
                     down_since = time.monotonic()
                     log.warning("MLflow tracking server unreachable (%s); training goes on and its writes are kept "
@@ -235,6 +252,7 @@ class BufferedClient:
                 self._retry_now.clear()
                 continue
             with self._condition:
+                self._failing = False
                 if not (self._queue and self._queue[0] is operation):
                     continue  # flush gave up waiting and saved it to the unsent file
                 self._queue.popleft()
@@ -256,27 +274,3 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:  # not empty, or not there
         pass
-
-
-def replay(path: Path, client: MlflowClient) -> int:
-    """Send the writes saved in an unsent-operations file, in order; returns how many. Sending one twice is
-    harmless: each write sets the same values again."""
-    operations = [Operation.from_json(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    for operation in operations:
-        operation.send(client)
-    return len(operations)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m pseudocolor.experiments.tracking.buffered_client FILE [--tracking-uri URI]`: replay an unsent-operations file."""
-    parser = argparse.ArgumentParser(description=replay.__doc__)
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI")
-    args = parser.parse_args(argv)
-    count = replay(args.file, MlflowClient(args.tracking_uri))
-    print(f"sent {count} writes from {args.file}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

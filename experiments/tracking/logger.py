@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,10 +11,14 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from pseudocolor.experiments.tracking.buffered_client import BufferedClient
+from pseudocolor.experiments.tracking.config_params import config_params
 from pseudocolor.experiments.tracking.store import DEFAULT_EXPERIMENT, artifact_location
+from pseudocolor.experiments.tracking.unsent import DEFAULT_UNSENT_DIR
 from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
 
-DEFAULT_UNSENT_DIR = "mlruns/unsent"
+# The fit's wait for an unreachable tracking server at the end of training: long enough for a server restart
+# (measured 27-56 s on 2 cores) with room to spare.
+DEFAULT_TRACKING_WAIT_S = 300.0
 # Lightning's finalize statuses -> MLflow run statuses.
 RUN_STATUS = {"success": "FINISHED", "finished": "FINISHED", "failed": "FAILED"}
 
@@ -23,8 +28,10 @@ class TrackedMLFlowLogger(MLFlowLogger):
     sqlite store, and the best/last checkpoints uploaded to the run at the end of training.
 
     Its writes go through a BufferedClient, so a tracking server that stops answering never blocks or
-    crashes training: they are queued and retried in order. At the end, `finalize` waits up to
-    `drain_timeout` seconds for them to arrive, then saves what is still unsent under `unsent_dir`.
+    crashes training: they are queued and retried in order, and the fit says once when the server stops
+    answering and when it is back. At the end, `finalize` waits up to `drain_timeout` seconds for a server that
+    does not answer (and as long as sending takes once it does), then saves what is still unsent under
+    `unsent_dir` and sets `unsent` to that file; the next command that opens the store sends it.
 
     Given the `run_id` of an existing run (resuming), metric steps that run has already recorded are not
     logged again (a run killed after its last checkpoint re-trains those steps, and MLflow would keep both),
@@ -39,7 +46,7 @@ class TrackedMLFlowLogger(MLFlowLogger):
         run_id: str | None = None,
         tags: dict[str, str] | None = None,
         log_model: bool = True,
-        drain_timeout: float = 60.0,
+        drain_timeout: float = DEFAULT_TRACKING_WAIT_S,
         unsent_dir: str = DEFAULT_UNSENT_DIR,
     ) -> None:
         uri = resolve_tracking_uri(tracking_uri)
@@ -53,7 +60,8 @@ class TrackedMLFlowLogger(MLFlowLogger):
             run_id=run_id,
         )
         self.experiment_name, self.tracking_uri = experiment_name, uri
-        self.drain_timeout = drain_timeout
+        self.drain_timeout, self.unsent_dir = drain_timeout, unsent_dir
+        self.unsent: Path | None = None  # set by finalize when writes are left for a later command to send
         # MLFlowLogger has no public way to give it a client: every write goes through the one it keeps here
         # (tests/test_private_apis.py fails if Lightning renames it).
         self._mlflow_client = BufferedClient(self._mlflow_client, Path(unsent_dir))
@@ -85,6 +93,18 @@ class TrackedMLFlowLogger(MLFlowLogger):
         if metrics:
             super().log_metrics(metrics, step)
 
+    def _scan_and_log_checkpoints(self, checkpoint_callback) -> None:
+        """Upload the best checkpoint(s), and the last one only when it is not the best file itself (the epoch
+        callback hard-links `last.ckpt` to the best checkpoint saved in the same step): each file once.
+
+        Overrides a private MLFlowLogger method (called by `finalize`) and marks the last file as uploaded in its
+        private `_logged_model_time`; tests/test_private_apis.py fails if Lightning renames either."""
+        last = getattr(checkpoint_callback, "last_model_path", "")
+        best = getattr(checkpoint_callback, "best_model_path", "")
+        if last and best and last != best and _same_file(last, best):
+            self._logged_model_time[last] = Path(last).stat().st_mtime
+        super()._scan_and_log_checkpoints(checkpoint_callback)
+
     @rank_zero_only
     def finalize(self, status: str = "success") -> None:
         """Lightning's finalize without its `get_run` (a read that fails while the server is down): queue the
@@ -95,9 +115,17 @@ class TrackedMLFlowLogger(MLFlowLogger):
         if self._checkpoint_callback:
             self._scan_and_log_checkpoints(self._checkpoint_callback)
         self._mlflow_client.set_terminated(self.run_id, status)
-        self._mlflow_client.flush(self.drain_timeout)
+        self.unsent = self._mlflow_client.flush(self.drain_timeout)
         if status != "FAILED":  # on failure, the error that stopped training is the one to show
             self._mlflow_client.raise_if_rejected()
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether two checkpoint paths are one file on disk (hard links; False for missing or remote ones)."""
+    try:
+        return os.path.samefile(first, second)
+    except (OSError, ValueError):
+        return False
 
 
 def _logged_keys(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -115,21 +143,11 @@ def _logged_keys(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    """Nested dicts -> one level, keys joined by '.' (the config's own key paths)."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 class MLflowSaveConfig(SaveConfigCallback):
     """Logs the fully resolved LightningCLI config to the MLflow run: as `config/<stage>.yaml` and as
-    flat params (`model.optimizer.init_args.lr`, ...), so runs can be compared in the UI.
+    flat params (`model.optimizer.init_args.lr`, ...; see `config_params`), so runs can be compared in the UI.
+    These are the run's only params: Lightning's own hparams logging, which would add the module's and the
+    datamodule's init arguments again without their prefix (`ce_weight` beside `model.ce_weight`), is turned off.
 
     A resumed run (one that has params already) keeps its first config and params, which MLflow cannot
     change: the resuming config goes to `config/<stage>-resumed-<UTC time>.yaml`; only new keys become params."""
@@ -143,6 +161,7 @@ class MLflowSaveConfig(SaveConfigCallback):
         name = f"{stage_name}-resumed-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}" if recorded else stage_name
         text = self.parser.dump(self.config, skip_none=False)
         logger.experiment.log_text(logger.run_id, text, f"config/{name}.yaml")
-        params = {k: v for k, v in _flatten(self.config.clone().as_dict()).items() if v is not None}
-        params.pop("config", None)
-        logger.log_hyperparams(params)
+        logger.log_hyperparams(config_params(self.config.clone().as_dict()))
+        # Called before the trainer's own hparams logging (which comes after on_fit_start), on rank 0, the rank
+        # that logs; the config above holds every module and datamodule argument under its full key.
+        trainer.enable_autolog_hparams = False

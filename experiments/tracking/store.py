@@ -10,6 +10,7 @@ from pathlib import Path
 
 import mlflow
 
+from pseudocolor.experiments.tracking.unsent import send_unsent
 from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
 
 DEFAULT_EXPERIMENT = "pseudocolor"
@@ -29,14 +30,15 @@ def artifact_location(uri: str) -> str | None:
 
 
 def prepare_store(uri: str | None = None, experiment_name: str = DEFAULT_EXPERIMENT) -> str:
-    """Create (or migrate) the store and the experiment once, before any DDP worker starts.
-    Returns the experiment id."""
+    """Create (or migrate) the store and the experiment once, before any DDP worker starts, and send what earlier
+    fits left unsent for this store (experiments/tracking/unsent.py). Returns the experiment id."""
     uri = resolve_tracking_uri(uri)
     db_path = _sqlite_path(uri)
     if db_path is not None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     client = mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name(experiment_name)
+    send_unsent(uri)
     if experiment is not None:
         return experiment.experiment_id
     return client.create_experiment(experiment_name, artifact_location=artifact_location(uri))

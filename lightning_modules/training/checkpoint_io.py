@@ -35,10 +35,27 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     _fsync_directory(path.parent)
 
 
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make `path` a hard link to the file `source` (one copy on disk), replacing `path` in one step like
+    `atomic_torch_save`. Raises OSError where the filesystem has no hard links."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.link")
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(source, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint IO for local paths with atomic saves (Lightning's own writes a temporary file in
     /tmp and copies it over the checkpoint, which a kill can cut short) and weights-only loads, so resuming
-    from a checkpoint never unpickles code. Remote URLs (s3://, ...) fall back to Lightning's handling."""
+    from a checkpoint never unpickles code. Remote URLs (s3://, ...) fall back to Lightning's handling.
+
+    A local save replaces the file, never writes into it, so a checkpoint hard-linked to another (`last.ckpt` to
+    the best one, see BestAndLastCheckpoint) can be overwritten without changing the other."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if "://" in str(path):

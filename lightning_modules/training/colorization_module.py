@@ -219,6 +219,13 @@ class ColorizationModule(LightningModule):
             self.log_dict(self.val_hint_metrics)
         return output
 
+    def on_validation_epoch_end(self) -> None:
+        """`val/psnr_gain`: val/psnr - val/gray_psnr in dB, what the colours add over the grey input (the figure to
+        sort runs by). Both metrics are computed here (synced across DDP ranks) and cached for their own logging."""
+        psnr, gray_psnr = self.val_metrics["psnr"], self.val_gray_metrics["psnr"]
+        if psnr.update_count and gray_psnr.update_count:
+            self.log("val/psnr_gain", psnr.compute() - gray_psnr.compute())
+
     def test_step(self, batch: dict, batch_idx: int) -> None:
         if batch["lab"].shape[0] == 0:
             return None

@@ -41,6 +41,9 @@ def test_lists_of_folders_pool_their_photos(tmp_path):
     assert [p.name for p in datamodule.val_files()] == ["c.jpg", "d.jpg"]
     with pytest.raises(FileNotFoundError, match="empty holds no photos"):
         FolderDataModule([str(tmp_path / "one"), str(tmp_path / "empty")]).train_files()
+    assert datamodule.source_folders("train") == [tmp_path / "one", tmp_path / "two"]
+    assert datamodule.source_folders("val") == [tmp_path / "val1", tmp_path / "val2"]
+    assert FolderDataModule(str(tmp_path / "one")).source_folders("val") == [tmp_path / "one"]  # held out of root
 
 
 def test_empty_folder_and_bad_fraction_are_clear_errors(tmp_path):

@@ -52,6 +52,8 @@ def test_list_file_selects_val_images_in_either_layout(tmp_path, flat_val):
 def test_without_a_list_every_val_image_is_used(tmp_path):
     datamodule = ImageNetDataModule(str(ilsvrc_tree(tmp_path, flat_val=False)))
     assert len(datamodule.val_files()) == 4 and len(datamodule.train_files()) == 8
+    assert datamodule.source_folders("train") == [tmp_path / "train"]  # the files' common folder
+    assert datamodule.source_folders("val") == [tmp_path / "val"]
 
 
 def test_training_skips_and_reports_grey_and_corrupt_photos(tmp_path):

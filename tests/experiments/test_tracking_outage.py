@@ -1,8 +1,9 @@
-"""Tracking outages: a real `mlflow server` stops answering while `pseudocolor fit` trains.
+"""Tracking outages: a real `mlflow server` stops answering while `pseudocolor fit` trains, default settings.
 
 The fit runs in a subprocess against the server on 127.0.0.1; the test kills the server's process group
-once some `train/loss` steps have arrived. Either it comes back ~30 s later on the same port and store and
-must then hold everything, or it never comes back and the unsent writes must be in the file the fit names.
+once some `train/loss` steps have arrived. Either it comes back 30 s later on the same port and store (during
+training, or after it while the fit waits) and must then hold everything, or it stays down past the fit's wait:
+the fit exits UNSENT_STATUS naming the unsent folder and `pseudocolor sync`, which completes the run later.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import numpy as np
 import pytest
 from mlflow.entities import Metric
 
-from pseudocolor.experiments.tracking.buffered_client import BufferedClient, TrackingRejectedError, replay
+from pseudocolor.experiments.tracking.buffered_client import BufferedClient, Operation, TrackingRejectedError
+from pseudocolor.experiments.tracking.store import prepare_store
+from pseudocolor.experiments.tracking.unsent import REPLAYED_TAG, UNSENT_STATUS
 from tests.conftest import write_photo
 from tests.experiments.mlflow_server import MlflowServer, free_port
-from tests.experiments.test_cli_fit import artifact_paths
+from tests.experiments.test_cli_fit import artifact_paths, grid_steps
 
 REPO = Path(__file__).resolve().parents[2]
 NUM_PHOTOS = 20  # 16 train + 4 val
@@ -32,7 +35,7 @@ STEPS_PER_EPOCH = (NUM_PHOTOS - 4) // BATCH
 OUTAGE_S = 30.0
 
 
-def start_fit(tmp_path: Path, uri: str, epochs: int, step_s: float, extra_env: dict, *args: str) -> subprocess.Popen:
+def start_fit(tmp_path: Path, uri: str, epochs: int, step_s: float, *args: str) -> subprocess.Popen:
     """`python -m pseudocolor.experiments.cli fit` on generated photos in a subprocess, output to tmp_path/fit.log."""
     photos = tmp_path / "photos"
     for i in range(NUM_PHOTOS):
@@ -47,9 +50,15 @@ def start_fit(tmp_path: Path, uri: str, epochs: int, step_s: float, extra_env: d
         "--data.init_args.crop_size", "64", "--data.init_args.eval_size", "64", "--data.init_args.num_workers", "0",
         *args,
     ]
-    env = {**os.environ, **extra_env, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**cli_env(uri), "OMP_NUM_THREADS": "1"}
     with (tmp_path / "fit.log").open("w") as log:
         return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def cli_env(uri: str) -> dict[str, str]:
+    """The environment of a `pseudocolor` command on the store at `uri`, MLflow's HTTP settings left at defaults."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_HTTP_REQUEST")}
+    return {**env, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO)}
 
 
 def the_run(uri: str):
@@ -73,11 +82,28 @@ def wait_for_train_steps(uri: str, fit: subprocess.Popen, count: int, timeout_s:
     raise TimeoutError(f"the server did not receive {count} train/loss steps within {timeout_s:.0f} s")
 
 
-def finish(fit: subprocess.Popen, log: Path, timeout_s: float = 300.0) -> str:
+def finish(fit: subprocess.Popen, log: Path, status: int = 0, timeout_s: float = 300.0) -> str:
     fit.wait(timeout=timeout_s)
     output = log.read_text()
-    assert fit.returncode == 0, output[-6000:]
+    assert fit.returncode == status, output[-6000:]
     return output
+
+
+def assert_complete(uri: str, run_id: str, epochs: int) -> mlflow.entities.Run:
+    """The run is FINISHED with every train step once, one value per validation, the checkpoints and grids."""
+    client, run = the_run(uri)
+    assert run.info.run_id == run_id and run.info.status == "FINISHED"
+    assert train_steps(client, run_id) == list(range(epochs * STEPS_PER_EPOCH))  # each step once, no gaps
+    for metric in ("val/psnr", "val/ssim", "val/loss", "val/gray_psnr"):
+        assert len(client.get_metric_history(run_id, metric)) == epochs, metric
+    artifacts = set(artifact_paths(client, run_id))
+    assert "config/fit.yaml" in artifacts
+    best = [int(m[1]) for path in artifacts if (m := re.fullmatch(r"best-epoch=(\d{3})/best-epoch=\d{3}\.ckpt", path))]
+    assert len(best) == 1, artifacts
+    assert ("last/last.ckpt" in artifacts) == (best[0] != epochs - 1), artifacts  # last uploaded when it differs
+    assert sorted(grid_steps(artifacts)) == list(range(epochs))  # key "val/grid", step = epoch
+    assert run.data.params["model.prior_images"] == "8"
+    return run
 
 
 def train_steps(client: mlflow.MlflowClient, run_id: str) -> list[int]:
@@ -88,8 +114,7 @@ def train_steps(client: mlflow.MlflowClient, run_id: str) -> list[int]:
 def test_a_30_s_outage_mid_training_loses_nothing(tmp_path):
     epochs = 5
     server = MlflowServer(tmp_path / "server").start()
-    # MLflow's own HTTP retries off, so the buffer's retry (not urllib3's) carries the writes over the outage.
-    fit = start_fit(tmp_path, server.uri, epochs, 0.6, {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    fit = start_fit(tmp_path, server.uri, epochs, 0.6)
     try:
         run_id = wait_for_train_steps(server.uri, fit, 3)
         server.stop()
@@ -99,17 +124,9 @@ def test_a_30_s_outage_mid_training_loses_nothing(tmp_path):
         assert fit.poll() is None, "training ended before the server was back: make the fit longer"
         output = finish(fit, tmp_path / "fit.log")
 
-        client, run = the_run(server.uri)
-        assert run.info.run_id == run_id and run.info.status == "FINISHED"
-        assert train_steps(client, run_id) == list(range(epochs * STEPS_PER_EPOCH))  # each step once, no gaps
-        for metric in ("val/psnr", "val/ssim", "val/loss", "val/gray_psnr"):
-            assert len(client.get_metric_history(run_id, metric)) == epochs, metric
-        artifacts = set(artifact_paths(client, run_id))
-        assert {"config/fit.yaml", "last/last.ckpt"} <= artifacts
-        assert any(re.fullmatch(r"best-epoch=\d{3}/best-epoch=\d{3}\.ckpt", path) for path in artifacts), artifacts
-        assert {f"val/grid_e{epoch:03d}.png" for epoch in range(epochs)} <= artifacts
-        assert run.data.params["model.prior_images"] == "8"
-        assert "MLflow tracking server unreachable" in output and "reachable again" in output
+        assert_complete(server.uri, run_id, epochs)
+        # Said once when it went away (not minutes later, after MLflow's own retries), and when it was back.
+        assert output.count("MLflow tracking server unreachable") == 1 and "reachable again" in output
         assert not (tmp_path / "mlruns" / "unsent").exists()  # delivered, so no snapshots left behind
     finally:
         fit.kill()
@@ -117,45 +134,83 @@ def test_a_30_s_outage_mid_training_loses_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_server_that_never_comes_back_leaves_a_replayable_file(tmp_path):
+def test_an_outage_past_the_end_of_training_is_waited_for(tmp_path):
     epochs = 2
     server = MlflowServer(tmp_path / "server").start()
-    # MLflow's default HTTP retries (minutes per request) stay on: the drain timeout must still bound the wait.
-    fit = start_fit(tmp_path, server.uri, epochs, 0.3, {}, "--trainer.logger.init_args.drain_timeout", "3")
+    fit = start_fit(tmp_path, server.uri, epochs, 0.3)
     try:
         run_id = wait_for_train_steps(server.uri, fit, 2)
         server.stop()
-        started = time.monotonic()
-        output = finish(fit, tmp_path / "fit.log")
-        assert time.monotonic() - started < 120
+        time.sleep(OUTAGE_S)
+        assert "`max_epochs=2` reached" in (tmp_path / "fit.log").read_text(), "training outlasted the outage"
+        assert fit.poll() is None, "the fit did not wait for the server"
+        server.start()
+        finish(fit, tmp_path / "fit.log")
+        assert_complete(server.uri, run_id, epochs)
+        assert not (tmp_path / "mlruns" / "unsent").exists()
     finally:
         fit.kill()
         server.stop()
 
-    match = re.search(r"still unreachable after waiting 3 s, so (\d+) unsent writes were saved to (\S+) ", output)
-    assert match, output[-3000:]
-    unsent = Path(match[2])
-    assert unsent == (tmp_path / "mlruns" / "unsent" / run_id / "operations.jsonl").resolve()
-    operations = [json.loads(line) for line in unsent.read_text().splitlines()]
-    assert len(operations) == int(match[1])
-    assert operations[-1]["method"] == "set_terminated" and operations[-1]["kwargs"]["status"] == "FINISHED"
-    uploads = [(op["kwargs"]["artifact_path"], Path(op["kwargs"]["local_path"])) for op in operations
-               if op["method"] == "log_artifact"]
-    assert ("last", unsent.parent) in [(path, file.parent.parent) for path, file in uploads]
-    assert all(file.is_file() for _, file in uploads)  # snapshots kept beside the file
 
-    server.start()  # it comes back after the fit: replaying the file completes the run
+@pytest.mark.slow
+def test_a_server_gone_past_the_wait_leaves_writes_that_sync_sends(tmp_path):
+    epochs = 2
+    server = MlflowServer(tmp_path / "server").start()
+    fit = start_fit(tmp_path, server.uri, epochs, 0.3, "--tracking_wait", "3")
     try:
-        client, run = the_run(server.uri)
-        assert run.info.status == "RUNNING" and train_steps(client, run_id) != list(range(epochs * STEPS_PER_EPOCH))
-        assert replay(unsent, client) == len(operations)
-        client, run = the_run(server.uri)
-        assert run.info.status == "FINISHED"
-        assert train_steps(client, run_id) == list(range(epochs * STEPS_PER_EPOCH))
-        assert len(client.get_metric_history(run_id, "val/psnr")) == epochs
-        assert {"last/last.ckpt", "val/grid_e001.png"} <= set(artifact_paths(client, run_id))
+        run_id = wait_for_train_steps(server.uri, fit, 2)
+        server.stop()
+        output = finish(fit, tmp_path / "fit.log", status=UNSENT_STATUS)
+    finally:
+        fit.kill()
+        server.stop()
+
+    folder = (tmp_path / "mlruns" / "unsent" / run_id).resolve()
+    last_line = output.strip().splitlines()[-1]
+    assert str(folder) in last_line and "pseudocolor sync" in last_line, last_line
+    operations = [json.loads(line) for line in (folder / "operations.jsonl").read_text().splitlines()]
+    assert operations[-1]["method"] == "set_terminated" and operations[-1]["kwargs"]["status"] == "FINISHED"
+    uploads = [Path(op["kwargs"]["local_path"]) for op in operations if op["method"] == "log_artifact"]
+    assert uploads and all(file.is_file() and file.parent.parent == folder for file in uploads)  # snapshots kept
+
+    server.start()  # back after the fit: the next command on the store sends what was kept
+    try:
+        _, run = the_run(server.uri)
+        assert run.info.status == "RUNNING"
+        sync = subprocess.run([sys.executable, "-m", "pseudocolor.experiments.cli", "sync"], cwd=tmp_path,
+                              env=cli_env(server.uri), capture_output=True, text=True, timeout=120)
+        assert sync.returncode == 0, sync.stdout + sync.stderr
+        assert f"sent {len(operations)} writes" in sync.stdout
+        run = assert_complete(server.uri, run_id, epochs)
+        assert run.data.tags[REPLAYED_TAG] == str(len(operations))
+        assert not folder.exists()
     finally:
         server.stop()
+
+
+def test_the_next_command_opening_the_store_sends_kept_writes(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = mlflow.MlflowClient(uri)
+    run_id = store.create_run(store.create_experiment("pseudocolor")).info.run_id
+    folder = tmp_path / "mlruns" / "unsent" / run_id
+    folder.mkdir(parents=True)
+    metrics = [{"key": "train/loss", "value": 0.5, "timestamp": 1000, "step": step} for step in range(3)]
+    kept = [Operation("log_batch", {"run_id": run_id, "metrics": metrics, "params": [], "tags": []}),
+            Operation("set_terminated", {"run_id": run_id, "status": "FINISHED", "end_time": 2000})]
+    (folder / "operations.jsonl").write_text("".join(operation.to_json() + "\n" for operation in kept))
+    (folder / "tracking_uri.txt").write_text(uri)
+    (tmp_path / "mlruns" / "unsent" / "other").mkdir()  # kept for another store: left alone
+    (tmp_path / "mlruns" / "unsent" / "other" / "operations.jsonl").write_text(kept[1].to_json() + "\n")
+    (tmp_path / "mlruns" / "unsent" / "other" / "tracking_uri.txt").write_text("http://127.0.0.1:1")
+    monkeypatch.chdir(tmp_path)
+
+    prepare_store(uri, "pseudocolor")
+
+    run = store.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[REPLAYED_TAG] == "2"
+    assert [m.step for m in store.get_metric_history(run_id, "train/loss")] == [0, 1, 2]
+    assert not folder.exists() and (tmp_path / "mlruns" / "unsent" / "other" / "operations.jsonl").is_file()
 
 
 def test_writes_return_at_once_and_are_saved_when_no_server_answers(tmp_path):
@@ -163,7 +218,7 @@ def test_writes_return_at_once_and_are_saved_when_no_server_answers(tmp_path):
     (tmp_path / "notes.txt").write_text("kept")
     started = time.monotonic()
     client.log_batch("run1", metrics=[Metric("train/loss", 0.5, 1000, step) for step in range(3)])
-    client.log_image("run1", np.zeros((8, 8, 3), np.uint8), artifact_file="val/grid.png")
+    client.log_image("run1", np.zeros((8, 8, 3), np.uint8), key="val/grid", step=0)
     client.log_artifact("run1", tmp_path / "notes.txt", "notes")
     client.set_terminated("run1", "FINISHED")
     assert time.monotonic() - started < 1.0
@@ -191,4 +246,17 @@ def test_a_refused_write_is_not_retried_but_raised(tmp_path):
         client.raise_if_rejected()
     assert store.get_run(run_id).data.params == {"lr": "0.1"}
     assert [item.path for item in store.list_artifacts(run_id)] == ["notes.txt"]
+    assert not (tmp_path / "unsent").exists()
+
+
+def test_a_flush_under_way_is_not_cut_by_its_deadline(tmp_path):
+    store = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = store.create_run(store.create_experiment("deadline")).info.run_id
+    client = BufferedClient(store, tmp_path / "unsent")
+    for step in range(40):
+        client.log_metric(run_id, "train/loss", 1.0 / (step + 1), step=step)
+
+    assert client.flush(timeout=0.0) is None  # the store answers, so the deadline does not stop delivery
+
+    assert [m.step for m in store.get_metric_history(run_id, "train/loss")] == list(range(40))
     assert not (tmp_path / "unsent").exists()
