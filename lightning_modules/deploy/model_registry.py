@@ -3,23 +3,41 @@
 The model holds the fp16 weights and a JSON config as artifacts, as code only the `pseudocolor` modules that
 serving imports (see `served_code`), pinned pip requirements (no Lightning), a signature (binary `image` and the optional
 guidance columns `hints`, `reference`, `regions`, `blend` in, base64 PNG `image` out) and a small JPEG as
-input example.
+input example. It is logged into its training run when the store holds that run (see `lineage`), else into a run
+made for it; its MLmodel names no file outside the model.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import ModelSignature
+from mlflow.entities import LoggedModel, LoggedModelOutput, LoggedModelStatus, Metric, Run, RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, ModelSignature
+from mlflow.models.model import MLMODEL_FILE_NAME, MODEL_CODE_PATH
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.types import ColSpec, DataType, Schema
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from PIL import Image
 
+from pseudocolor.lightning_modules.deploy.lineage import (
+    COMMAND_TAG,
+    REGISTER_COMMAND,
+    Lineage,
+    describe,
+    key_params,
+    training_run,
+    validation_metrics,
+    validation_step,
+)
 from pseudocolor.lightning_modules.deploy.served_code import copy_served_code
 from pseudocolor.lightning_modules.deploy.serving import (
     CONFIG_ARTIFACT,
@@ -71,41 +89,152 @@ def input_example() -> pd.DataFrame:
     return pd.DataFrame({IMAGE_COLUMN: [buffer.getvalue()]})
 
 
+def save_colorizer_model(
+    colorizer: Colorizer, folder: Path, mlflow_model: Model, max_pixels: int = DEFAULT_SERVING_MAX_PIXELS
+) -> Path:
+    """Write `colorizer` as a pyfunc model into `folder/model` -> that folder. Its MLmodel names no file outside it:
+    MLflow records where each artifact was copied from (`uri`: here a temporary folder) and the absolute path of
+    the model's code file; both become paths inside the model (loading reads only the artifacts' `path` and the
+    code file's name)."""
+    staging, path = folder / "staging", folder / "model"
+    weights = colorizer.save_weights(staging / "weights.pt", half=True)
+    config = write_serving_config(staging / "config.json", max_pixels)
+    mlflow.pyfunc.save_model(
+        path=str(path),
+        python_model=str(SERVING_ENTRY),
+        artifacts={WEIGHTS_ARTIFACT: str(weights), CONFIG_ARTIFACT: str(config)},
+        code_paths=[str(copy_served_code(SERVING_ENTRY, staging / "code"))],
+        pip_requirements=pip_requirements(),
+        signature=SIGNATURE,
+        input_example=input_example(),
+        mlflow_model=mlflow_model,
+    )
+    for pycache in list(path.rglob("__pycache__")):  # saving imports the serving entry
+        shutil.rmtree(pycache, ignore_errors=True)
+    mlmodel = Model.load(path / MLMODEL_FILE_NAME)
+    flavor = mlmodel.flavors[mlflow.pyfunc.FLAVOR_NAME]
+    for artifact in flavor.get("artifacts", {}).values():
+        artifact["uri"] = artifact["path"]
+    if MODEL_CODE_PATH in flavor:
+        flavor[MODEL_CODE_PATH] = Path(flavor[MODEL_CODE_PATH]).name
+    mlmodel.save(path / MLMODEL_FILE_NAME)
+    return path
+
+
 def log_colorizer_model(
-    colorizer: Colorizer, registered_model_name: str | None = None, max_pixels: int = DEFAULT_SERVING_MAX_PIXELS
-) -> mlflow.models.model.ModelInfo:
-    """Log `colorizer` as a pyfunc model named `model` into the active run (registered when a name is given)."""
-    with tempfile.TemporaryDirectory(prefix="pseudocolor-register-") as folder:
-        folder = Path(folder)
-        weights = colorizer.save_weights(folder / "weights.pt", half=True)
-        config = write_serving_config(folder / "config.json", max_pixels)
-        code_paths = [str(copy_served_code(SERVING_ENTRY, folder / "code"))]
-        return mlflow.pyfunc.log_model(
-            name=MODEL_NAME,
-            python_model=str(SERVING_ENTRY),
-            artifacts={WEIGHTS_ARTIFACT: str(weights), CONFIG_ARTIFACT: str(config)},
-            code_paths=code_paths,
-            pip_requirements=pip_requirements(),
-            signature=SIGNATURE,
-            input_example=input_example(),
-            registered_model_name=registered_model_name,
-        )
+    colorizer: Colorizer,
+    run: Run,
+    max_pixels: int = DEFAULT_SERVING_MAX_PIXELS,
+    params: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    step: int = 0,
+) -> LoggedModel:
+    """Log `colorizer` as the pyfunc model `model` of `run` (an MLflow LoggedModel with `params` and `tags`, an
+    output of the run at `step`) in the store MLflow's fluent API uses; the run's status is left as it is."""
+    client = mlflow.MlflowClient()
+    model = mlflow.initialize_logged_model(
+        name=MODEL_NAME, source_run_id=run.info.run_id, tags=tags, params=params, experiment_id=run.info.experiment_id
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="pseudocolor-register-") as folder:
+            mlflow_model = Model(
+                artifact_path=model.artifact_location,
+                run_id=run.info.run_id,
+                model_uuid=model.model_id,
+                model_id=model.model_id,
+            )
+            client.log_model_artifacts(
+                model.model_id, str(save_colorizer_model(colorizer, Path(folder), mlflow_model, max_pixels))
+            )
+        client.log_outputs(run.info.run_id, [LoggedModelOutput(model.model_id, step)])
+    except BaseException:
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        raise
+    return client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered model version: `uri` is `models:/NAME@ALIAS`; `run_id` its source run, which is the model's
+    training run when `in_training_run`, else a run made for the registration."""
+
+    uri: str
+    version: str
+    run_id: str
+    model_id: str
+    in_training_run: bool
 
 
 def register_colorizer(
     colorizer: Colorizer,
     name: str,
     uri: str,
+    lineage: Lineage,
+    experiment_id: str,
     alias: str = DEFAULT_ALIAS,
-    run_id: str | None = None,
-    experiment_id: str | None = None,
     max_pixels: int = DEFAULT_SERVING_MAX_PIXELS,
-) -> tuple[str, str]:
-    """Log `colorizer` into run `run_id` (or a new run in `experiment_id`) of the store at `uri`, register
-    it as `name` and point `alias` at the new version -> (model URI `models:/NAME@ALIAS`, version)."""
-    nested = mlflow.active_run() is not None
-    with using_store(uri), mlflow.start_run(run_id=run_id, experiment_id=experiment_id, nested=nested):
-        info = log_colorizer_model(colorizer, registered_model_name=name, max_pixels=max_pixels)
-    version_number = str(info.registered_model_version)
-    mlflow.MlflowClient(uri).set_registered_model_alias(name, alias, version_number)
-    return f"models:/{name}@{alias}", version_number
+) -> Registration:
+    """Log `colorizer` into its training run (`lineage.run_id`) when the store at `uri` holds that run, else into a
+    new run of `experiment_id` tagged with the lineage; register it as
+    `name` and point `alias` at the new version.
+
+    The LoggedModel gets the training run's key params, the serving settings and the validation metrics of the
+    checkpoint's epoch; the version gets the tags `checkpoint` and `source_run_id` and a description (see `lineage`).
+    A training run keeps its status; a new run ends FINISHED (FAILED if registering fails).
+    """
+    client = mlflow.MlflowClient(uri)
+    run = training_run(client, lineage.run_id)
+    in_training_run = run is not None
+    if run is None:
+        tags = {COMMAND_TAG: REGISTER_COMMAND, **lineage.tags()}
+        run = client.create_run(experiment_id, run_name=f"register {lineage.checkpoint}", tags=tags)
+    run_id = run.info.run_id
+    try:
+        with using_store(uri):  # the registry finds a version's `models:/m-...` source through the fluent store
+            step = lineage.step
+            if in_training_run and step is None:
+                step = validation_step(client, run, lineage.epoch)
+            metrics = validation_metrics(client, run_id, step) if in_training_run and step is not None else {}
+            params = key_params(run.data.params) | serving_params(colorizer, max_pixels)
+            model = log_colorizer_model(colorizer, run, max_pixels, params, lineage.tags(), step or 0)
+            if metrics:  # the run's own values (same step and time): linked to the model, not logged twice
+                linked = [
+                    Metric(m.key, m.value, m.timestamp, m.step, model_id=model.model_id) for m in metrics.values()
+                ]
+                client.log_batch(run_id, metrics=linked)
+            description = describe(lineage, run if in_training_run else None, metrics)
+            version = _create_version(client, name, model.model_id, run_id, lineage.tags(), description)
+        client.set_registered_model_alias(name, alias, version)
+    except BaseException:
+        if not in_training_run:
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    if not in_training_run:
+        client.set_tag(run_id, MLFLOW_RUN_NOTE, description)
+        client.set_terminated(run_id)
+    return Registration(f"models:/{name}@{alias}", version, run_id, model.model_id, in_training_run)
+
+
+def serving_params(colorizer: Colorizer, max_pixels: int) -> dict[str, str]:
+    """The settings the served model runs with, as LoggedModel params."""
+    return {
+        "size": str(colorizer.size),
+        "temperature": str(colorizer.temperature),
+        "chroma_gain": str(colorizer.chroma_gain),
+        "max_pixels": str(max_pixels),
+    }
+
+
+def _create_version(
+    client: mlflow.MlflowClient, name: str, model_id: str, run_id: str, tags: dict[str, str], description: str
+) -> str:
+    """A new version of registered model `name` (created if missing) from LoggedModel `model_id` -> its number."""
+    try:
+        client.create_registered_model(name)
+    except MlflowException as error:
+        if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    version = client.create_model_version(
+        name, f"models:/{model_id}", run_id=run_id, tags=tags, description=description, model_id=model_id
+    )
+    return str(version.version)

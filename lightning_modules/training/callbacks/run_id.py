@@ -6,7 +6,7 @@ from __future__ import annotations
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import MLFlowLogger
 
-RUN_ID_KEY = "mlflow_run_id"  # top-level key of Lightning checkpoints: the run that wrote them
+from pseudocolor.lightning_modules.deploy.lineage import RUN_ID_KEY  # read back by resume and `register`
 
 
 class ShareMLflowRunId(Callback):

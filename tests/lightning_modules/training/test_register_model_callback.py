@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import mlflow
 import pytest
 from lightning.pytorch import Trainer
@@ -27,8 +29,17 @@ def test_fit_registers_the_best_checkpoint_in_the_training_run(tmp_path):
 
     trainer.fit(ColorizationModule(network=ResidualCaffeNet(width_multiplier=0.25), prior_images=4), datamodule=data)
 
-    version = mlflow.MlflowClient(uri).get_model_version_by_alias("callback-test", "champion")
+    client = mlflow.MlflowClient(uri)
+    version = client.get_model_version_by_alias("callback-test", "champion")
     assert version.run_id == logger.run_id
-    assert mlflow.MlflowClient(uri).get_run(logger.run_id).info.status == "FINISHED"
+    assert client.get_run(logger.run_id).info.status == "FINISHED"
+    checkpoint = trainer.checkpoint_callback.best_model_path
+    assert version.tags["source_run_id"] == logger.run_id
+    assert Path(checkpoint).resolve() == Path(version.tags["checkpoint"]).resolve()
+    assert "Validation (step " in version.description and "RegisterModelCallback" in version.description
+    model = client.get_logged_model(version.source.removeprefix("models:/"))
+    psnr = {metric.key: metric.value for metric in model.metrics}["val/psnr"]
+    assert psnr == client.get_run(logger.run_id).data.metrics["val/psnr"]  # one epoch: the last validation
+    assert model.params["size"] == "32"
     colorizer = Colorizer.load("models:/callback-test@champion", tracking_uri=uri)
     assert colorizer.size == 32
