@@ -118,6 +118,39 @@ def decode_image_bytes(
     return _decode(io.BytesIO(data), name, "send the bytes of a JPEG, PNG or other image file", max_pixels, alpha)
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """Image bytes whose header gives more pixels than PIL opens at all (`more_than`): a likely decompression bomb."""
+
+    def __init__(self, message: str, more_than: int) -> None:
+        super().__init__(message)
+        self.more_than = more_than
+
+
+def read_image_size(data: bytes, name: str = "image") -> tuple[int, int]:
+    """Encoded image bytes -> (width, height) read from the header alone: no pixel is decoded, so this costs
+    microseconds and no memory whatever the size. EXIF orientation is not applied (it keeps the pixel count).
+
+    Raises ImageDecodeError, naming `name`, for empty or unreadable data, and ImageTooLargeError for a header past
+    PIL's decompression-bomb guard (2 x Image.MAX_IMAGE_PIXELS), whose exact size PIL does not give.
+    """
+    if not data:
+        raise ImageDecodeError(f"{name}: empty; send the bytes of a JPEG, PNG or other image file")
+    source = io.BytesIO(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the caller compares the size itself
+            with Image.open(source) as image:
+                return image.size
+    except Image.DecompressionBombError as error:
+        more_than = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageTooLargeError(f"{name}: more than {more_than} pixels ({error})", more_than) from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        detail = str(error).replace(f" {source!r}", "")
+        raise ImageDecodeError(
+            f"{name}: not a readable image ({detail}); send the bytes of a JPEG, PNG or other image file"
+        ) from error
+
+
 def channel_spread(image: torch.Tensor) -> torch.Tensor:
     """0-dim float tensor, on the image's device: mean max-min channel spread (8-bit levels) of a (3, H, W)
     uint8 image, sampled on a grid of about 64 x 64 pixels."""

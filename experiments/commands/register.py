@@ -10,6 +10,7 @@ validation metrics. Prints the model URI (`models:/NAME@ALIAS`) that `mlflow mod
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 import sys
 import tempfile
 
@@ -29,7 +30,7 @@ from pseudocolor.lightning_modules.deploy.lineage import (
     source_run_id,
 )
 from pseudocolor.lightning_modules.deploy.model_registry import DEFAULT_ALIAS, register_colorizer
-from pseudocolor.lightning_modules.deploy.serving import DEFAULT_SERVING_MAX_PIXELS
+from pseudocolor.lightning_modules.deploy.serving_limits import DEFAULT_LIMITS, ServingLimits, env_name
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
 from pseudocolor.lightning_modules.inference.model_spec import PRETRAINED
@@ -45,12 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--name", default=DEFAULT_NAME, help=f"registered model name (default {DEFAULT_NAME})")
     parser.add_argument("--alias", default=DEFAULT_ALIAS, help=f"alias set on the new version (default {DEFAULT_ALIAS})")
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_SERVING_MAX_PIXELS,
-        help=f"largest image (width x height) the served model accepts (default {DEFAULT_SERVING_MAX_PIXELS})",
-    )
+    for limit in fields(ServingLimits):  # the served model's request limits (README "Limits of a request")
+        default = getattr(DEFAULT_LIMITS, limit.name)
+        parser.add_argument(
+            f"--{limit.name.replace('_', '-')}",
+            type=int,
+            default=default,
+            help=f"request limit {limit.name} of the served model (default {default}; {env_name(limit.name)} "
+            "overrides it when serving)",
+        )
     parser.add_argument(
         "--experiment",
         default=DEFAULT_EXPERIMENT,
@@ -119,8 +123,10 @@ def _logged_model_id(source: str) -> str | None:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.max_pixels < 1:
-        print(f"error: --max-pixels must be positive, got {args.max_pixels}", file=sys.stderr)
+    try:
+        limits = ServingLimits(**{limit.name: getattr(args, limit.name) for limit in fields(ServingLimits)})
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     uri = resolve_tracking_uri(args.tracking_uri)
     try:
@@ -132,7 +138,7 @@ def main(argv: list[str]) -> int:
         experiment_id = prepare_store(uri, args.experiment)
         lineage = lineage_of(args.model, mlflow.MlflowClient(uri), command_line(["pseudocolor", "register", *argv]))
         registration = register_colorizer(
-            colorizer, args.name, uri, lineage, experiment_id, args.alias, max_pixels=args.max_pixels
+            colorizer, args.name, uri, lineage, experiment_id, args.alias, limits=limits
         )
     except MlflowException as error:
         message = f"registering {args.model} as {args.name} in {uri} failed ({error.message}); check the name and store"

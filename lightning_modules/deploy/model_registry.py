@@ -39,9 +39,9 @@ from pseudocolor.lightning_modules.deploy.lineage import (
     validation_step,
 )
 from pseudocolor.lightning_modules.deploy.served_code import copy_served_code
+from pseudocolor.lightning_modules.deploy.serving_limits import DEFAULT_LIMITS, ServingLimits
 from pseudocolor.lightning_modules.deploy.serving import (
     CONFIG_ARTIFACT,
-    DEFAULT_SERVING_MAX_PIXELS,
     IMAGE_COLUMN,
     write_serving_config,
 )
@@ -90,7 +90,7 @@ def input_example() -> pd.DataFrame:
 
 
 def save_colorizer_model(
-    colorizer: Colorizer, folder: Path, mlflow_model: Model, max_pixels: int = DEFAULT_SERVING_MAX_PIXELS
+    colorizer: Colorizer, folder: Path, mlflow_model: Model, limits: ServingLimits = DEFAULT_LIMITS
 ) -> Path:
     """Write `colorizer` as a pyfunc model into `folder/model` -> that folder. Its MLmodel names no file outside it:
     MLflow records where each artifact was copied from (`uri`: here a temporary folder) and the absolute path of
@@ -98,7 +98,7 @@ def save_colorizer_model(
     code file's name)."""
     staging, path = folder / "staging", folder / "model"
     weights = colorizer.save_weights(staging / "weights.pt", half=True)
-    config = write_serving_config(staging / "config.json", max_pixels)
+    config = write_serving_config(staging / "config.json", limits)
     mlflow.pyfunc.save_model(
         path=str(path),
         python_model=str(SERVING_ENTRY),
@@ -124,7 +124,7 @@ def save_colorizer_model(
 def log_colorizer_model(
     colorizer: Colorizer,
     run: Run,
-    max_pixels: int = DEFAULT_SERVING_MAX_PIXELS,
+    limits: ServingLimits = DEFAULT_LIMITS,
     params: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
     step: int = 0,
@@ -144,7 +144,7 @@ def log_colorizer_model(
                 model_id=model.model_id,
             )
             client.log_model_artifacts(
-                model.model_id, str(save_colorizer_model(colorizer, Path(folder), mlflow_model, max_pixels))
+                model.model_id, str(save_colorizer_model(colorizer, Path(folder), mlflow_model, limits))
             )
         client.log_outputs(run.info.run_id, [LoggedModelOutput(model.model_id, step)])
     except BaseException:
@@ -172,7 +172,7 @@ def register_colorizer(
     lineage: Lineage,
     experiment_id: str,
     alias: str = DEFAULT_ALIAS,
-    max_pixels: int = DEFAULT_SERVING_MAX_PIXELS,
+    limits: ServingLimits = DEFAULT_LIMITS,
 ) -> Registration:
     """Log `colorizer` into its training run (`lineage.run_id`) when the store at `uri` holds that run, else into a
     new run of `experiment_id` tagged with the lineage; register it as
@@ -195,8 +195,8 @@ def register_colorizer(
             if in_training_run and step is None:
                 step = validation_step(client, run, lineage.epoch)
             metrics = validation_metrics(client, run_id, step) if in_training_run and step is not None else {}
-            params = key_params(run.data.params) | serving_params(colorizer, max_pixels)
-            model = log_colorizer_model(colorizer, run, max_pixels, params, lineage.tags(), step or 0)
+            params = key_params(run.data.params) | serving_params(colorizer, limits)
+            model = log_colorizer_model(colorizer, run, limits, params, lineage.tags(), step or 0)
             if metrics:  # the run's own values (same step and time): linked to the model, not logged twice
                 linked = [
                     Metric(m.key, m.value, m.timestamp, m.step, model_id=model.model_id) for m in metrics.values()
@@ -215,13 +215,13 @@ def register_colorizer(
     return Registration(f"models:/{name}@{alias}", version, run_id, model.model_id, in_training_run)
 
 
-def serving_params(colorizer: Colorizer, max_pixels: int) -> dict[str, str]:
+def serving_params(colorizer: Colorizer, limits: ServingLimits) -> dict[str, str]:
     """The settings the served model runs with, as LoggedModel params."""
     return {
         "size": str(colorizer.size),
         "temperature": str(colorizer.temperature),
         "chroma_gain": str(colorizer.chroma_gain),
-        "max_pixels": str(max_pixels),
+        **{name: str(value) for name, value in limits.to_config().items()},
     }
 
 

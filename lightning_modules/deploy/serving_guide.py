@@ -72,10 +72,15 @@ def _text(value: object, name: str, example: str) -> str:
     return value
 
 
-def _hints(value: object, name: str, size: tuple[int, int]) -> list[PointHint]:
+def hint_pieces(value: object, name: str) -> list[str]:
+    """A `hints` value -> its 'X,Y,#RRGGBB' pieces, unparsed (empty pieces dropped)."""
     pieces = _text(value, name, "'120,45,#3a7bd5;30,60,#c0392b'").split(HINT_SEPARATOR)
+    return [piece for piece in pieces if piece.strip()]
+
+
+def _hints(value: object, name: str, size: tuple[int, int]) -> list[PointHint]:
     try:
-        points = [parse_hint(piece) for piece in pieces if piece.strip()]
+        points = [parse_hint(piece) for piece in hint_pieces(value, name)]
         check_hints(points, size)
     except PseudocolorError as error:
         raise RequestError(f"{name}: {error}; give X,Y,#RRGGBB hints inside the image, separated by ';'") from error
@@ -92,7 +97,9 @@ def _reference(value: object, name: str, max_pixels: int) -> torch.Tensor:
     return reference
 
 
-def _regions(value: object, name: str, size: tuple[int, int], max_pixels: int) -> list[Region]:
+def region_items(value: object, name: str) -> list[dict]:
+    """A `regions` value -> its list of {"mask": ..., "reference": ...} objects, both keys checked present, their
+    images not decoded."""
     example = '[{"mask": "<base64 PNG>", "reference": "<base64 image>"}]'
     try:
         items = json.loads(_text(value, name, example))
@@ -100,12 +107,22 @@ def _regions(value: object, name: str, size: tuple[int, int], max_pixels: int) -
         raise RequestError(f"{name}: not valid JSON ({error}); send a JSON list such as {example}") from error
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise RequestError(f"{name}: expected a JSON list of objects; send a list such as {example}")
-    regions = []
     for index, item in enumerate(items):
         missing = [key for key in ("mask", "reference") if key not in item]
         if missing:
             raise RequestError(f"{name}, region {index}: no {' or '.join(missing)}; give every region both keys")
-        mask_name, reference_name = f"{name}, region {index} mask", f"{name}, region {index} reference"
+    return items
+
+
+def region_names(name: str, index: int) -> tuple[str, str]:
+    """How messages name region `index` of the `regions` value called `name`: (its mask, its reference)."""
+    return f"{name}, region {index} mask", f"{name}, region {index} reference"
+
+
+def _regions(value: object, name: str, size: tuple[int, int], max_pixels: int) -> list[Region]:
+    regions = []
+    for index, item in enumerate(region_items(value, name)):
+        mask_name, reference_name = region_names(name, index)
         try:
             mask = decode_mask_bytes(to_bytes(item["mask"], mask_name), size, mask_name)
         except MaskLoadError as error:
@@ -114,20 +131,32 @@ def _regions(value: object, name: str, size: tuple[int, int], max_pixels: int) -
     return regions
 
 
-def parse_row_guide(values: Mapping[str, object], row: int, size: tuple[int, int], max_pixels: int) -> Guidance:
+def given_columns(values: Mapping[str, object]) -> dict[str, object]:
+    """One row's guidance values (absent keys allowed) -> those given (not missing, see `is_missing`)."""
+    return {column: values.get(column) for column in GUIDE_COLUMNS if not is_missing(values.get(column))}
+
+
+def cell_name(row: int, column: str) -> str:
+    """How messages name one value of the request: "row 3 of column 'hints'"."""
+    return f"row {row} of column '{column}'"
+
+
+def parse_row_guide(
+    values: Mapping[str, object], row: int, size: tuple[int, int], max_reference_pixels: int
+) -> Guidance:
     """One row's guidance columns (absent keys allowed) for an image of `size` (H, W) -> Guidance.
 
-    References are refused above `max_pixels`; masks must have the image's size and select a pixel.
+    References are refused above `max_reference_pixels`; masks must have the image's size and select a pixel.
     """
-    given = {column: values.get(column) for column in GUIDE_COLUMNS if not is_missing(values.get(column))}
-    name = {column: f"row {row} of column '{column}'" for column in GUIDE_COLUMNS}
+    given = given_columns(values)
+    name = {column: cell_name(row, column) for column in GUIDE_COLUMNS}
     guide = Guidance()
     if HINTS_COLUMN in given:
         guide.hints = _hints(given[HINTS_COLUMN], name[HINTS_COLUMN], size)
     if REFERENCE_COLUMN in given:
-        guide.reference = _reference(given[REFERENCE_COLUMN], name[REFERENCE_COLUMN], max_pixels)
+        guide.reference = _reference(given[REFERENCE_COLUMN], name[REFERENCE_COLUMN], max_reference_pixels)
     if REGIONS_COLUMN in given:
-        guide.regions = _regions(given[REGIONS_COLUMN], name[REGIONS_COLUMN], size, max_pixels)
+        guide.regions = _regions(given[REGIONS_COLUMN], name[REGIONS_COLUMN], size, max_reference_pixels)
     if BLEND_COLUMN in given:
         blend = given[BLEND_COLUMN]
         if blend not in BLENDS:

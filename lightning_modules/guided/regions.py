@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pseudocolor.datamodules.color_space import ab_to_rgb, rgb_to_lab
+from pseudocolor.datamodules.color_space import ab_to_rgb, in_strips, resize_ab, rgb_to_lab
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.lightning_modules.guided.exemplar_transfer import transfer_ab
 from pseudocolor.lightning_modules.guided.hints import encode_point_hints, global_hint_from_ab, scale_points
@@ -183,7 +183,8 @@ def colorize_with_regions(
     local_hints = point_hint_map(hints, tuple(size), colorizer.size)
     if local_hints is not None:
         local_hints = local_hints.to(rgb.device)
-    l = rgb_to_lab(rgb)[:, :1]
+    l = in_strips(lambda part: rgb_to_lab(part)[:, :1], rgb)  # full-resolution work in strips: bounded temporaries
+    del rgb
     small_l = colorizer.network_l(l)
     if global_hint is None:  # every part starts from the same automatic colours: one network call
         small_ab = colorizer.predict_small_ab(small_l, local_hints).expand(len(references), -1, -1, -1)
@@ -202,6 +203,9 @@ def colorize_with_regions(
                 for part, ref, wanted in zip(small_ab.split(1), references, cells)
             ]
         )
-    ab = rgb_to_lab(ab_to_rgb(l.expand(small_ab.shape[0], -1, -1, -1), small_ab))[:, 1:]
+    parts = small_ab.shape[0]
+    ab = in_strips(
+        lambda l, ab: rgb_to_lab(ab_to_rgb(l, ab))[:, 1:], l.expand(parts, -1, -1, -1), resize_ab(small_ab, size)
+    )
     fused = fuse_regions(ab[0], list(zip(ab[1:], masks)), blend, edge_width)
-    return ab_to_rgb(l, fused[None])[0]
+    return in_strips(ab_to_rgb, l, fused[None])[0]

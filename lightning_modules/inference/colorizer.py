@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from pseudocolor.datamodules.color_space import ab_to_rgb, rgb_to_lab, to_uint8
+from pseudocolor.datamodules.color_space import ab_to_rgb, ab_to_uint8, rgb_to_lab, to_uint8, uint8_to_l
 from pseudocolor.datamodules.decoding import image_to_rgb
 from pseudocolor.lightning_modules.ab_encoding import ANNEALED_TEMPERATURE
 from pseudocolor.lightning_modules.inference.model_spec import PRETRAINED, load_spec
@@ -123,17 +123,18 @@ class Colorizer:
     def colorize_batch(self, images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Photos of different sizes, each (3, H, W) uint8 RGB -> (3, H, W) uint8 RGB each, same L.
 
-        The network sees them as one batch at `size` x `size`; each colour map is upsampled onto its
-        photo's full-resolution L.
+        The network sees them as one batch at `size` x `size` (callers bound the batch: the served model passes
+        at most CHUNK_ROWS); each colour map is upsampled onto its photo's full-resolution L, in strips, so a photo
+        needs about 24 bytes a pixel beyond its own (see `color_space.ab_to_uint8`).
         """
         for image in images:
             if image.ndim != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
                 raise ValueError(f"images must be (3, H, W) uint8, got {tuple(image.shape)} {image.dtype}")
         if not images:
             return []
-        ls = [rgb_to_lab(image[None].to(self.device, torch.float32) / 255)[:, :1] for image in images]
+        ls = [uint8_to_l(image, self.device) for image in images]
         small_ab = self.predict_small_ab(torch.cat([self.network_l(l) for l in ls]))
-        return [to_uint8(ab_to_rgb(l, small_ab[i : i + 1]))[0] for i, l in enumerate(ls)]
+        return [ab_to_uint8(l, small_ab[i : i + 1]) for i, l in enumerate(ls)]
 
     def colorize(self, image: ImageLike) -> ImageLike:
         """Colour one photo, returned as the same kind it came in, at its full size, with its L:

@@ -2,7 +2,16 @@ import kornia
 import pytest
 import torch
 
-from pseudocolor.datamodules.color_space import ab_to_rgb, lab_to_rgb, rgb_to_lab
+from pseudocolor.datamodules.color_space import (
+    ab_to_rgb,
+    ab_to_uint8,
+    in_strips,
+    lab_to_rgb,
+    resize_ab,
+    rgb_to_lab,
+    to_uint8,
+    uint8_to_l,
+)
 
 
 def random_lab(shape=(2, 3, 40, 50), seed=0) -> torch.Tensor:
@@ -48,3 +57,21 @@ def test_ab_to_rgb_keeps_the_given_lightness_for_any_predicted_ab():
     rgb = ab_to_rgb(l, ab)
     assert rgb.shape == (2, 3, 32, 48)
     assert (rgb_to_lab(rgb)[:, :1] - l).abs().max() < 0.01
+
+
+def test_strips_give_the_whole_maps_answer():
+    generator = torch.Generator().manual_seed(3)
+    l = torch.rand(1, 1, 37, 29, generator=generator) * 100
+    ab = (torch.rand(1, 2, 9, 7, generator=generator) - 0.5) * 200  # many colours out of gamut
+    whole = to_uint8(ab_to_rgb(l, ab))[0]
+    assert torch.equal(ab_to_uint8(l, ab), whole)
+    full_ab = resize_ab(ab, (37, 29))
+    strips = in_strips(ab_to_rgb, l, full_ab, strip_pixels=100)  # 3-row strips, the last one shorter
+    assert torch.allclose(strips, ab_to_rgb(l, full_ab), atol=1e-6)
+    image = (torch.rand(3, 37, 29, generator=generator) * 255).to(torch.uint8)
+    assert torch.allclose(uint8_to_l(image, "cpu"), rgb_to_lab(image[None].float() / 255)[:, :1], atol=1e-5)
+
+
+def test_strips_need_maps_of_one_size():
+    with pytest.raises(ValueError, match="one size"):
+        in_strips(torch.add, torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5))

@@ -5,9 +5,17 @@ import pytest
 import torch
 from PIL import Image
 
-from pseudocolor.datamodules.decoding import ImageDecodeError, decode_image, is_grey, list_images
+from pseudocolor.datamodules.decoding import (
+    ImageDecodeError,
+    ImageTooLargeError,
+    decode_image,
+    is_grey,
+    list_images,
+    read_image_size,
+)
 from tests.bad_photos import file_permissions_enforced
 from tests.conftest import colourful_array, write_photo
+from tests.serve_helpers import flat_png
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "CMYK", "I;16", "1"])
@@ -96,3 +104,19 @@ def test_list_images_any_case_recursive(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.JPG", "b.jpeg", "e.TIF", "c.PNG", "d.webp"]
     with pytest.raises(FileNotFoundError, match="not a directory"):
         list_images(tmp_path / "missing")
+
+
+def test_the_size_comes_from_the_header_alone():
+    assert read_image_size(flat_png(300, 200)) == (300, 200)
+    assert read_image_size(flat_png(12000, 9000)) == (12000, 9000)  # 108 MP: past PIL's warning, not its error
+    with pytest.raises(ImageTooLargeError) as error:
+        read_image_size(flat_png(20000, 20000), "row 0")  # 400 MP: PIL refuses to open it at all
+    assert error.value.more_than == 2 * Image.MAX_IMAGE_PIXELS and str(error.value).startswith("row 0: more than")
+    truncated = flat_png(300, 200)[:50]  # IHDR and the start of IDAT survive: the size is still known
+    assert read_image_size(truncated) == (300, 200)
+
+
+@pytest.mark.parametrize(("data", "reason"), [(b"", "empty"), (b"not an image", "not a readable image")])
+def test_unreadable_bytes_have_no_size(data, reason):
+    with pytest.raises(ImageDecodeError, match=f"^photo: {reason}"):
+        read_image_size(data, "photo")

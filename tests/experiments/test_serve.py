@@ -9,12 +9,30 @@ import time
 import pytest
 from PIL import Image
 
-from pseudocolor.experiments.scripts.load_test import format_summary, request_body, run_load, sample_jpegs, summarize
+from pseudocolor.experiments.scripts.load_test import (
+    NORMAL,
+    format_classes,
+    format_summary,
+    hostile_bodies,
+    request_body,
+    run_load,
+    sample_jpegs,
+    schedule,
+    summarize,
+    summarize_classes,
+)
+from pseudocolor.experiments.scripts.server_memory import MemorySampler, listening_pid, server_root
 from tests.conftest import write_photo
 from tests.serve_helpers import assert_colourised, invoke, invoke_raw
 
 LOAD_REQUESTS, LOAD_CONCURRENCY = 200, 16
 LOAD_TIME_LIMIT_S = 240  # measured: about 3-4 s for the whole load on 2 busy cores
+HOSTILE_LIMITS = {  # class -> the limit that refuses it (the tiny model is registered with max_pixels 100000)
+    "12 x flat 4000x4000 PNG": ("max_pixels", "PSEUDOCOLOR_MAX_PIXELS"),
+    "400 rows of 64x48": ("max_rows", "PSEUDOCOLOR_MAX_ROWS"),
+    "200 regions": ("max_regions", "PSEUDOCOLOR_MAX_REGIONS"),
+    "10,000 hints": ("max_hints", "PSEUDOCOLOR_MAX_HINTS"),
+}
 
 
 @pytest.mark.slow
@@ -36,7 +54,7 @@ def test_bad_payloads_get_400_with_a_reason_and_the_server_keeps_serving(server,
     bad = {
         b"this is not an image": "not a readable image",
         b"": "empty",
-        too_large.getvalue(): "exceeds the limit of 100000",
+        too_large.getvalue(): "120000 pixels (400x300) exceed the limit of 100000 pixels per image (max_pixels)",
     }
     for payload, reason in bad.items():
         status, answer = invoke(server, payload)
@@ -80,3 +98,41 @@ def test_a_bounded_concurrent_load_gets_only_correct_answers(server):
         assert answer.status == 200, f"request {answer.index}: {answer.error}"
         (prediction,) = json.loads(answer.body)["predictions"]
         assert_colourised(prediction, jpegs[answer.index % len(jpegs)])
+
+
+@pytest.mark.slow
+def test_each_hostile_request_is_refused_at_once_without_growing_the_server(server):
+    sampler = MemorySampler(server_root(listening_pid(int(server.rsplit(":", 1)[1])))).start()
+    for kind, body in hostile_bodies().items():
+        start = time.perf_counter()
+        status, answer = invoke_raw(server, body)
+        seconds = time.perf_counter() - start
+        print(f"{kind}: {status} in {1000 * seconds:.0f} ms")
+        limit, variable = HOSTILE_LIMITS[kind]
+        assert status == 400 and f"({limit})" in answer["message"] and variable in answer["message"], answer
+        assert seconds < 5, f"{kind}: refused after {seconds:.1f} s"  # the server parses the JSON body first
+    sampler.stop()
+    print(sampler.report())
+    assert sampler.peak_mb - sampler.before_mb < 100, sampler.report()
+
+
+@pytest.mark.slow
+def test_a_load_with_hostile_requests_mixed_in_answers_every_normal_one(server):
+    jpegs = sample_jpegs()
+    hostile = hostile_bodies()
+    classes = schedule(LOAD_REQUESTS, 0.1, list(hostile))
+    normal = [request_body(jpeg) for jpeg in jpegs]
+    bodies = [hostile.get(kind) or normal[index % len(normal)] for index, kind in enumerate(classes)]
+
+    answers, seconds = run_load(server, bodies, LOAD_REQUESTS, LOAD_CONCURRENCY, time_limit_s=LOAD_TIME_LIMIT_S)
+    report = summarize_classes(answers, classes)
+    print("\n".join([format_summary(summarize(answers, seconds), LOAD_CONCURRENCY, seconds), *format_classes(report)]))
+
+    assert report[NORMAL]["requests"] == 180 and all(report[kind]["requests"] == 5 for kind in hostile)
+    for answer, kind in zip(answers, classes, strict=True):
+        if kind == NORMAL:
+            assert answer.status == 200, f"request {answer.index}: {answer.error}"
+            assert_colourised(json.loads(answer.body)["predictions"][0], jpegs[answer.index % len(jpegs)])
+        else:
+            assert answer.status == 400, f"{kind}: {answer.error}"
+            assert f"({HOSTILE_LIMITS[kind][0]})" in json.loads(answer.body)["message"], answer.error

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from pseudocolor.lightning_modules.deploy.lineage import Lineage, checkpoint_origin, command_line, relative_to_cwd
 from pseudocolor.lightning_modules.deploy.model_registry import DEFAULT_ALIAS, register_colorizer
-from pseudocolor.lightning_modules.deploy.serving import DEFAULT_SERVING_MAX_PIXELS
+from pseudocolor.lightning_modules.deploy.serving_limits import DEFAULT_LIMITS, ServingLimits
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.weights import DEFAULT_NETWORK_SIZE
 
@@ -27,15 +27,15 @@ class RegisterModelCallback(Callback):
     Args:
         name: registered model name; None uses the MLflow experiment's name.
         alias: alias pointed at the new version.
-        max_pixels: largest image (width x height) the served model accepts.
+        limits: the served model's request limits (ServingLimits).
     """
 
     def __init__(
-        self, name: str | None = None, alias: str = DEFAULT_ALIAS, max_pixels: int = DEFAULT_SERVING_MAX_PIXELS
+        self, name: str | None = None, alias: str = DEFAULT_ALIAS, limits: ServingLimits = DEFAULT_LIMITS
     ) -> None:
         self.name = name
         self.alias = alias
-        self.max_pixels = max_pixels
+        self.limits = limits
 
     def _best_checkpoint(self, trainer) -> Path | None:
         checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "")
@@ -66,6 +66,6 @@ class RegisterModelCallback(Callback):
         checkpoint = self._best_checkpoint(trainer)
         registration = register_colorizer(
             self._colorizer(trainer, pl_module, checkpoint), name, logger._tracking_uri,
-            self._lineage(logger.run_id, checkpoint), logger.experiment_id, self.alias, max_pixels=self.max_pixels,
+            self._lineage(logger.run_id, checkpoint), logger.experiment_id, self.alias, limits=self.limits,
         )
         rank_zero_info(f"registered the trained model as {name} version {registration.version}: {registration.uri}")
