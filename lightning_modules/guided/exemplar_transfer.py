@@ -10,8 +10,11 @@ cell per CELL x CELL pixels of the working-size target:
 2. each target cell takes the ab of its k nearest usable reference cells, weighted by match distance;
 3. the transferred colour gets a variance: a floor, plus how much the k neighbours' colours disagree, plus the
    squared match distance times how varied the reference's colours are (a poor match into a one-colour reference
-   still gives the colour the user asked for); with a fixed variance for the automatic colour, the reference's
-   share is sigma_auto^2 / (sigma_auto^2 + sigma_transfer^2), as when fusing two Gaussian estimates;
+   still gives the colour the user asked for); the automatic colour's variance is a constant scaled by how much
+   better transfer does than the network on the reference's own cells (each matched to the rest of the reference,
+   its near cells left out; the reference's true colours are known), so a picture whose colours transfer poorly
+   leans on the network. The reference's share is sigma_auto^2 / (sigma_auto^2 + sigma_transfer^2), as when
+   fusing two Gaussian estimates;
 4. the fused change to the automatic ab spreads along the target's lightness edges (a screened-Poisson solve):
 
     min_r  sum_i s_i (r_i - d_i)^2 + fallback (1 - s_i) r_i^2 + smoothness sum_neighbours w_ij (r_i - r_j)^2,
@@ -47,7 +50,8 @@ MIN_REFERENCE_SIDE = NETWORK_MULTIPLE  # references are resized to at least this
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """How transfer_ab matches and fuses (defaults chosen on 40 photo-mix/val photos and the 24 bundled Kodak photos, region from the rest of its own photo).
+    """How transfer_ab matches and fuses (defaults chosen on 40 photo-mix/val photos and the 24 bundled Kodak photos,
+    region from the rest of its own photo; the calibration's on Kodak24, regions from the rest and the mirrored photo).
 
     Attributes:
         neighbours: k nearest reference cells per target cell.
@@ -67,6 +71,13 @@ class TransferSettings:
         min_valid: least fraction of valid pixels for a reference cell to be used.
         max_lightness_ratio: bound on Welsh's ratio of target to reference lightness spread (and its inverse).
         chunk: target cells per distance block (bounds memory).
+        calibration_radius: cells around a reference cell left out when it is matched to the rest of the reference
+            to measure how well transfer does on this picture (0: no calibration).
+        calibration_queries: reference cells so matched.
+        calibration_ratio: automatic error over transfer error on those cells at which auto_variance is kept as is.
+        calibration_power: how strongly auto_variance follows that ratio (its factor is ratio / calibration_ratio
+            to this power).
+        calibration_range: bounds of ratio / calibration_ratio.
     """
 
     neighbours: int = 8
@@ -86,6 +97,11 @@ class TransferSettings:
     min_valid: float = 0.5
     max_lightness_ratio: float = 4.0
     chunk: int = 1024
+    calibration_radius: int = 4
+    calibration_queries: int = 384
+    calibration_ratio: float = 1.0
+    calibration_power: float = 1.0
+    calibration_range: tuple[float, float] = (0.25, 4.0)
 
 
 @dataclass
@@ -285,8 +301,48 @@ def _lightness_pair(
     return target.flatten(2).transpose(1, 2), reference.flatten(2).transpose(1, 2)
 
 
+def _reliability(
+    reference: torch.Tensor,
+    reference_ab: torch.Tensor,
+    reference_auto_ab: torch.Tensor,
+    cell_yx: torch.Tensor,
+    settings: TransferSettings,
+) -> torch.Tensor:
+    """How much better than the network transfer colours the reference's own cells, each matched to the rest.
+
+    (B, M, D) reference descriptors, (M, 2) their true ab, (M, 2) the network's ab for them, (M, 2) cell positions
+    -> (B,) factor on the automatic colour's variance: (automatic error / transfer error) / calibration_ratio,
+    clamped to calibration_range, to the calibration_power. Cells within calibration_radius cells of the query are
+    left out of its matches (their windows overlap it)."""
+    count = reference.shape[1]
+    queries = torch.linspace(0, count - 1, min(settings.calibration_queries, count)).round().long().unique()
+    near = (cell_yx[queries, None] - cell_yx[None]).abs().amax(dim=-1) <= settings.calibration_radius
+    truth = reference_ab[queries]
+    auto_error = (reference_auto_ab[queries] - truth).square().sum(dim=1).mean()
+    factors = []
+    for descriptors in reference:
+        squared = torch.addmm(descriptors.square().sum(dim=1), descriptors[queries], descriptors.T, alpha=-2)
+        squared = squared.masked_fill(near, float("inf"))
+        k = min(settings.neighbours, count)
+        nearest, index = squared.topk(k, dim=1, largest=False)
+        kept = torch.isfinite(nearest).all(dim=1)
+        if not kept.any():
+            factors.append(torch.ones(()))
+            continue
+        weights = torch.softmax(-(nearest[kept] - nearest[kept, :1]) / settings.match_temperature, dim=1)
+        matched = (weights[..., None] * reference_ab[index[kept]]).sum(dim=1)
+        transfer_error = (matched - truth[kept]).square().sum(dim=1).mean()
+        ratio = auto_error / transfer_error.clamp_min(1e-3) / settings.calibration_ratio
+        factors.append(ratio.clamp(*settings.calibration_range) ** settings.calibration_power)
+    return torch.stack(factors)
+
+
 def _share(
-    spread: torch.Tensor, distance: torch.Tensor, colour_variance: torch.Tensor, settings: TransferSettings
+    spread: torch.Tensor,
+    distance: torch.Tensor,
+    colour_variance: torch.Tensor,
+    settings: TransferSettings,
+    auto_variance: torch.Tensor | float,
 ) -> torch.Tensor:
     """Per cell the neighbours' ab variance and squared match distance, and the reference's total ab variance ->
     the reference's share sigma_auto^2 / (sigma_auto^2 + sigma_transfer^2) in (0, 1]."""
@@ -295,7 +351,7 @@ def _share(
         + settings.disagreement_weight * spread
         + distance / settings.match_scale * colour_variance
     )
-    return settings.auto_variance / (settings.auto_variance + transfer_variance)
+    return auto_variance / (auto_variance + transfer_variance)
 
 
 @torch.no_grad()
@@ -345,7 +401,8 @@ def transfer_ab(
         if not usable.any():
             return TransferResult(auto_ab, torch.zeros_like(auto_ab[:, :1]), auto_ab, timings)
         if network is not None:
-            reference_features = _unit(_network_features(network, lab[:, :1])).flatten(2)[0].T[usable]
+            raw_reference_features = _network_features(network, lab[:, :1])
+            reference_features = _unit(raw_reference_features).flatten(2)[0].T[usable]
 
     blurred_l = _as_blurred_as_reference(target_l, tuple(reference_lab.shape[-2:]), size)
     if network is not None and (target_features is None or blurred_l is not target_l):
@@ -361,6 +418,18 @@ def transfer_ab(
             reference_features = (reference_features * settings.network_weight).expand(target_l.shape[0], -1, -1)
             reference_descriptors = torch.cat([reference_descriptors, reference_features], dim=2)
 
+    auto_variance = torch.full((target_l.shape[0], 1), settings.auto_variance)
+    if network is not None and settings.calibration_radius > 0:
+        with _timed(timings, "calibration"):
+            logits = network.forward_head(raw_reference_features).float()
+            reference_auto_ab = annealed_mean(logits, network.ab_bins, temperature).flatten(2)[0].T[usable]
+            grid = raw_reference_features.shape[-2:]
+            cell_yx = torch.stack(torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij"))
+            cell_yx = cell_yx.flatten(1).T[usable]
+            auto_variance = auto_variance * _reliability(
+                reference_descriptors, reference_ab, reference_auto_ab, cell_yx, settings
+            )[:, None]
+
     with _timed(timings, "matching"):
         cells = auto_ab.shape[-2:]
         wanted = torch.ones(cells.numel(), dtype=torch.bool, device=auto_ab.device)
@@ -373,7 +442,7 @@ def transfer_ab(
         transferred[:, wanted] = matched_ab
         transferred = transferred.transpose(1, 2).reshape(auto_ab.shape)
         share = torch.zeros_like(auto_ab[:, 0]).flatten(1)
-        share[:, wanted] = _share(spread, distance, colour_variance.sum(), settings)
+        share[:, wanted] = _share(spread, distance, colour_variance.sum(), settings, auto_variance)
         share = share.reshape(-1, 1, *cells)
 
     with _timed(timings, "spreading"):
