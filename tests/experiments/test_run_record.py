@@ -47,7 +47,9 @@ def fit_run(tmp_path_factory):
     for index in range(NUM_PHOTOS):
         write_photo(folder / "photos" / f"{index}.jpg", 64, 64, seed=index)
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        # An absolute URI: MLflow caches a sqlite store per URI string, so the relative default could reach the
+        # store of an earlier test's working directory in the same process.
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
         patch.chdir(folder)
         main(["fit", "--trainer.max_epochs", str(EPOCHS), *FAST, "--trainer.accelerator", "cpu",
               "--model.network.init_args.width_multiplier", "0.25", "--model.prior_images", "8",
