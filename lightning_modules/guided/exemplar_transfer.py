@@ -98,7 +98,7 @@ class TransferSettings:
     max_lightness_ratio: float = 4.0
     chunk: int = 1024
     calibration_radius: int = 4
-    calibration_queries: int = 384
+    calibration_queries: int = 128
     calibration_ratio: float = 1.0
     calibration_power: float = 1.0
     calibration_range: tuple[float, float] = (0.25, 4.0)
