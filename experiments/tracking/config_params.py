@@ -20,7 +20,7 @@ def config_params(config: dict, cwd: Path | None = None) -> dict[str, object]:
     """
     cwd = Path.cwd() if cwd is None else Path(cwd)
     params = {}
-    for key, value in _flatten(config).items():
+    for key, value in flatten(config).items():
         if key in NOT_SETTINGS or any(part.startswith("_") for part in key.split(".")):
             continue
         if value is None or value == {} or value == []:
@@ -29,17 +29,17 @@ def config_params(config: dict, cwd: Path | None = None) -> dict[str, object]:
     return params
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+def flatten(tree: dict, separator: str = ".", prefix: str = "") -> dict[str, object]:
     """Nested dicts, and lists of dicts (the class entries of `trainer.callbacks`, `trainer.plugins`), -> one level,
-    keys joined by '.'."""
+    keys joined by `separator` (list items by their index); an empty dict leaves no key."""
     flat = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{name}."))
+        if isinstance(value, dict):
+            flat.update(flatten(value, separator, f"{name}{separator}"))
         elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
             for index, item in enumerate(value):
-                flat.update(_flatten(item, f"{name}.{index}."))
+                flat.update(flatten(item, separator, f"{name}{separator}{index}{separator}"))
         else:
             flat[name] = value
     return flat

@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from pseudocolor.experiments.tracking.buffered_client import BufferedClient
-from pseudocolor.experiments.tracking.config_params import config_params
+from pseudocolor.experiments.tracking.config_params import config_params, flatten
 from pseudocolor.experiments.tracking.store import DEFAULT_EXPERIMENT, artifact_location
 from pseudocolor.experiments.tracking.unsent import DEFAULT_UNSENT_DIR
 from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
@@ -79,7 +79,8 @@ class TrackedMLFlowLogger(MLFlowLogger):
     def log_hyperparams(self, params) -> None:
         if self._resumed:
             recorded = self.experiment.get_run(self.run_id).data.params
-            flat = _logged_keys(params if isinstance(params, dict) else vars(params))
+            # keys as MLFlowLogger.log_hyperparams logs them: nested dicts and lists of dicts joined by '/'
+            flat = flatten(params if isinstance(params, dict) else vars(params), separator="/")
             params = {key: value for key, value in flat.items() if key not in recorded}
         if params:
             super().log_hyperparams(params)
@@ -126,21 +127,6 @@ def _same_file(first: str, second: str) -> bool:
         return os.path.samefile(first, second)
     except (OSError, ValueError):
         return False
-
-
-def _logged_keys(tree: dict, prefix: str = "") -> dict[str, object]:
-    """The params as MLFlowLogger.log_hyperparams logs them: nested dicts, and lists of dicts, joined by '/'."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_logged_keys(value, f"{name}/"))
-        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            for index, item in enumerate(value):
-                flat.update(_logged_keys(item, f"{name}/{index}/"))
-        else:
-            flat[name] = value
-    return flat
 
 
 class MLflowSaveConfig(SaveConfigCallback):

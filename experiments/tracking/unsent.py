@@ -53,7 +53,7 @@ def send_unsent(tracking_uri: str, unsent_dir: str | Path = DEFAULT_UNSENT_DIR) 
         try:
             count = replay(path, client)
             client.set_tag(path.parent.name, REPLAYED_TAG, str(count))
-        except Exception as error:  # noqa: BLE001 - only a transient failure is left for later
+        except Exception as error:  # only a transient failure is left for later; anything else is raised
             if not is_transient(error):
                 raise
             log.warning("The MLflow tracking server at %s is still unreachable; unsent writes stay in %s.",
