@@ -10,9 +10,9 @@ validation metrics. Prints the model URI (`models:/NAME@ALIAS`) that `mlflow mod
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 import sys
 import tempfile
+from dataclasses import fields
 
 import mlflow
 from mlflow.exceptions import MlflowException

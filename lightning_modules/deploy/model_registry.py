@@ -39,7 +39,6 @@ from pseudocolor.lightning_modules.deploy.lineage import (
     validation_step,
 )
 from pseudocolor.lightning_modules.deploy.served_code import copy_served_code
-from pseudocolor.lightning_modules.deploy.serving_limits import DEFAULT_LIMITS, ServingLimits
 from pseudocolor.lightning_modules.deploy.serving import (
     CONFIG_ARTIFACT,
     IMAGE_COLUMN,
@@ -52,6 +51,7 @@ from pseudocolor.lightning_modules.deploy.serving_guide import (
     REFERENCE_MODE_COLUMN,
     REGIONS_COLUMN,
 )
+from pseudocolor.lightning_modules.deploy.serving_limits import DEFAULT_LIMITS, ServingLimits
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.mlflow_store import using_store
 from pseudocolor.lightning_modules.inference.model_spec import WEIGHTS_ARTIFACT
