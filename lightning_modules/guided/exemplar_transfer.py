@@ -315,7 +315,8 @@ def _reliability(
     clamped to calibration_range, to the calibration_power. Cells within calibration_radius cells of the query are
     left out of its matches (their windows overlap it)."""
     count = reference.shape[1]
-    queries = torch.linspace(0, count - 1, min(settings.calibration_queries, count)).round().long().unique()
+    queries = torch.linspace(0, count - 1, min(settings.calibration_queries, count), device=reference.device)
+    queries = queries.round().long().unique()
     near = (cell_yx[queries, None] - cell_yx[None]).abs().amax(dim=-1) <= settings.calibration_radius
     truth = reference_ab[queries]
     auto_error = (reference_auto_ab[queries] - truth).square().sum(dim=1).mean()
@@ -327,7 +328,7 @@ def _reliability(
         nearest, index = squared.topk(k, dim=1, largest=False)
         kept = torch.isfinite(nearest).all(dim=1)
         if not kept.any():
-            factors.append(torch.ones(()))
+            factors.append(torch.ones((), device=reference.device))
             continue
         weights = torch.softmax(-(nearest[kept] - nearest[kept, :1]) / settings.match_temperature, dim=1)
         matched = (weights[..., None] * reference_ab[index[kept]]).sum(dim=1)
@@ -418,13 +419,14 @@ def transfer_ab(
             reference_features = (reference_features * settings.network_weight).expand(target_l.shape[0], -1, -1)
             reference_descriptors = torch.cat([reference_descriptors, reference_features], dim=2)
 
-    auto_variance = torch.full((target_l.shape[0], 1), settings.auto_variance)
+    auto_variance = torch.full((target_l.shape[0], 1), settings.auto_variance, device=auto_ab.device)
     if network is not None and settings.calibration_radius > 0:
         with _timed(timings, "calibration"):
             logits = network.forward_head(raw_reference_features).float()
             reference_auto_ab = annealed_mean(logits, network.ab_bins, temperature).flatten(2)[0].T[usable]
             grid = raw_reference_features.shape[-2:]
-            cell_yx = torch.stack(torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij"))
+            rows, columns = (torch.arange(side, device=auto_ab.device) for side in grid)
+            cell_yx = torch.stack(torch.meshgrid(rows, columns, indexing="ij"))
             cell_yx = cell_yx.flatten(1).T[usable]
             auto_variance = auto_variance * _reliability(
                 reference_descriptors, reference_ab, reference_auto_ab, cell_yx, settings
