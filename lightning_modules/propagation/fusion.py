@@ -6,8 +6,11 @@ work); masks are (H, W) bool, True inside the region. Everything runs on the inp
 Poisson blending (Perez et al. 2003) with the 4-neighbourhood: inside the mask the result keeps the
 region's gradients, on the mask's outer border it meets the background. Writing the result as
 region + d, d is the membrane (discrete harmonic) function inside the mask that equals
-background - region just outside it; it is found by conjugate gradients on the
-mask's bounding box, preconditioned by a multigrid V-cycle (damped Jacobi smoothing, 2x2 cells).
+background - region just outside it; it is found on the mask's bounding box by conjugate gradients,
+preconditioned by a multigrid V-cycle (damped Jacobi smoothing, 2x2 cells), from a coarse-to-fine
+(full multigrid) start: the membrane solved on the coarser grids, interpolated up and improved by one
+V-cycle per grid, is within about 1 ab unit of the solution (up to 6 along a photo's ragged mask), so
+2-5 steps reach the default tolerance instead of 8-11 from zero.
 Image borders act as mirrors (Neumann); a mask covering the whole image leaves the region unchanged.
 Classic Poisson blending keeps only the region's gradients: its mean colour follows the boundary.
 To keep a region's own colours (a reference's), solve only in a band along the mask's edge.
@@ -23,7 +26,7 @@ import torch.nn.functional as F
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.lightning_modules.propagation.conjugate_gradients import conjugate_gradients
 
-COARSEST_SIDE = 16  # grids with a shorter side are not coarsened further
+COARSEST_SIDE = 4  # grids with a shorter side are not coarsened further
 SMOOTHING_SWEEPS = 2
 COARSEST_SWEEPS = 30
 JACOBI_DAMPING = 0.8
@@ -56,62 +59,112 @@ def check_mask(mask: torch.Tensor, size: tuple[int, int], name: str = "mask") ->
     return mask
 
 
-def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
-    """Sum of the 4 neighbours of every pixel of (N, H, W), zero beyond the borders."""
-    padded = F.pad(x, (1, 1, 1, 1))
-    return padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
+def _add_neighbours(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Add to (N, H, W) `out`, in place, the sum of the 4 neighbours of every pixel of (N, H, W) `x` (zero beyond
+    the borders); returns `out`. One pass per neighbour and no padded copy (`out[...] += ...` would copy back)."""
+    out[..., 1:, :].add_(x[..., :-1, :])
+    out[..., :-1, :].add_(x[..., 1:, :])
+    out[..., :, 1:].add_(x[..., :, :-1])
+    out[..., :, :-1].add_(x[..., :, 1:])
+    return out
+
+
+def _sum_2x2(x: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) -> (N, ceil(H / 2), ceil(W / 2)): sums over 2x2 cells (over the pixels that exist at an odd edge).
+    Strided slices: 4 passes over a quarter of the pixels each, about 5 times faster than an average pool on CPU."""
+    rows, cols = x.shape[-2] // 2, x.shape[-1] // 2
+    out = x[..., ::2, ::2].clone()
+    out[..., :rows, :].add_(x[..., 1::2, ::2])
+    out[..., :, :cols].add_(x[..., ::2, 1::2])
+    out[..., :rows, :cols].add_(x[..., 1::2, 1::2])
+    return out
 
 
 class _Level:
-    """One grid of the multigrid hierarchy: unknowns `inside` (H, W) and pixels that exist `valid`."""
+    """One grid of the multigrid hierarchy over the unknown pixels `inside` (H, W) bool of the masked Laplacian.
 
-    def __init__(self, inside: torch.Tensor, valid: torch.Tensor, dtype: torch.dtype) -> None:
+    Vectors are (N, H, W) with N independent systems; those the solver passes around are zero at known pixels.
+    """
+
+    def __init__(self, inside: torch.Tensor, dtype: torch.dtype) -> None:
         self.m = inside.to(dtype)[None]
-        self.degree = (_neighbour_sum(valid.to(dtype)[None]) * valid).clamp_min(1)
-        self.step = JACOBI_DAMPING * self.m / self.degree
+        degree = _add_neighbours(torch.ones_like(self.m), torch.zeros_like(self.m))  # neighbours within the grid
+        self.negative_degree, self.negative_m = -degree, -self.m  # negated once: apply() and residual() in 6 passes
+        self.step = JACOBI_DAMPING * self.m / degree
+        self.kept = (1 - JACOBI_DAMPING) / JACOBI_DAMPING * degree  # step * kept * x: what a sweep keeps of x
         self.coarser: _Level | None = None
         if min(inside.shape) >= 2 * COARSEST_SIDE:
-            pad = (0, inside.shape[1] % 2, 0, inside.shape[0] % 2)
-            # a coarse cell is unknown only when all its 2x2 children are: a coarse correction never reaches a
-            # known (Dirichlet) pixel, so thin domains such as a seam band converge in about 8 steps, not 30
-            coarse_inside = -F.max_pool2d(-F.pad(self.m, pad)[None], 2)[0, 0] > 0
+            # a coarse cell is unknown only when all its 2x2 children are (a child beyond an odd edge does not
+            # exist and does not count): a coarse correction never reaches a known (Dirichlet) pixel, so thin
+            # domains such as a seam band converge in a few steps
+            coarse_inside = -F.max_pool2d(-self.m, 2, ceil_mode=True)[0] > 0
             if coarse_inside.any():
-                coarse_valid = F.max_pool2d(F.pad(valid.to(dtype)[None], pad)[None], 2)[0, 0] > 0
-                self.coarser = _Level(coarse_inside, coarse_valid, dtype)
+                self.coarser = _Level(coarse_inside, dtype)
+                self.known_children = _sum_2x2(1 - self.m).clamp_min(1)  # >= 1 at every known coarse cell
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """The masked Laplacian: (N, H, W) values inside, zero outside -> (N, H, W)."""
-        return (self.degree * x - _neighbour_sum(x)) * self.m
+        """The masked Laplacian: (N, H, W) `x`, zero at known pixels -> (N, H, W) degree * x - the neighbours' sum
+        at the unknown pixels, zero at the known ones."""
+        return _add_neighbours(x, x * self.negative_degree).mul_(self.negative_m)
 
-    def _smooth(self, x: torch.Tensor, r: torch.Tensor, sweeps: int) -> torch.Tensor:
-        for _ in range(sweeps):
-            x = x + self.step * (r - self.apply(x))
-        return x
+    def residual(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """r - apply(x) for (N, H, W) `x` and `r`, both zero at known pixels."""
+        return _add_neighbours(x, torch.addcmul(r, x, self.negative_degree)).mul_(self.m)
+
+    def rhs(self, boundary: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) values at the known pixels (zero at the unknowns) -> what they add to the unknowns' equations."""
+        return _add_neighbours(boundary, torch.zeros_like(boundary)).mul_(self.m)
+
+    def _sweep(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """One damped Jacobi sweep on apply(x) = r: x + step * (r - apply(x)), with x zero at known pixels."""
+        return _add_neighbours(x, torch.addcmul(r, x, self.kept)).mul_(self.step)
 
     def v_cycle(self, r: torch.Tensor) -> torch.Tensor:
-        """A symmetric positive definite approximation of the inverse, applied to (N, H, W) `r`."""
+        """A symmetric positive definite approximation of the inverse, applied to (N, H, W) `r`, zero at known
+        pixels -> (N, H, W), zero there too."""
+        x = self.step * r
+        for _ in range((COARSEST_SWEEPS if self.coarser is None else SMOOTHING_SWEEPS) - 1):
+            x = self._sweep(x, r)
         if self.coarser is None:
-            return self._smooth(torch.zeros_like(r), r, COARSEST_SWEEPS)
-        x = self._smooth(torch.zeros_like(r), r, SMOOTHING_SWEEPS)
-        residual = r - self.apply(x)
-        height, width = r.shape[-2:]
-        coarse_r = 4 * F.avg_pool2d(F.pad(residual, (0, width % 2, 0, height % 2)), 2) * self.coarser.m
-        correction = self.coarser.v_cycle(coarse_r)
-        x = x + F.interpolate(correction[None], scale_factor=2, mode="nearest")[0, :, :height, :width] * self.m
-        return self._smooth(x, r, SMOOTHING_SWEEPS)
+            return x
+        coarse_r = _sum_2x2(self.residual(x, r)).mul_(self.coarser.m)
+        correction = F.interpolate(self.coarser.v_cycle(coarse_r)[None], scale_factor=2, mode="nearest")[0]
+        x = x.addcmul_(correction[:, : r.shape[-2], : r.shape[-1]], self.m)
+        for _ in range(SMOOTHING_SWEEPS):
+            x = self._sweep(x, r)
+        return x
+
+    def full_multigrid(self, boundary: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+        """A start close to the solution of apply(x) = rhs, `rhs` = self.rhs(`boundary`), both (N, H, W).
+
+        Coarse to fine (full multigrid): the same membrane is solved on the coarser grid, each known coarse cell
+        taking the mean of its known children; that solution is interpolated bilinearly and improved by one V-cycle.
+        Costs about two V-cycles; leaves a residual of 2e-3 to 7e-3 of the right-hand side's at 1 megapixel (whole
+        mask or 32 px seam band, measured): ab errors of at most about 1 on smooth masks, up to 6 on ragged ones.
+        """
+        if self.coarser is None:
+            return self.v_cycle(rhs)
+        coarse_boundary = _sum_2x2(boundary).div_(self.known_children)  # zero at the unknown coarse cells
+        coarse = self.coarser.full_multigrid(coarse_boundary, self.coarser.rhs(coarse_boundary)) + coarse_boundary
+        upsampled = F.interpolate(coarse[None], scale_factor=2, mode="bilinear")[0]
+        x = upsampled[:, : rhs.shape[-2], : rhs.shape[-1]] * self.m
+        return x.add_(self.v_cycle(self.residual(x, rhs)))
 
 
-def _solve_membrane(boundary: torch.Tensor, inside: torch.Tensor, tol: float, max_iter: int) -> tuple[torch.Tensor, float]:
-    """Solve the masked Laplace equation by multigrid-preconditioned conjugate gradients.
+def _solve_membrane(
+    boundary: torch.Tensor, inside: torch.Tensor, tol: float, max_iter: int
+) -> tuple[torch.Tensor, float]:
+    """Solve the masked Laplace equation: multigrid-preconditioned conjugate gradients from a full-multigrid start.
 
-    boundary (N, H, W): known values outside `inside` (H, W) bool. Returns (N, H, W) holding the
-    harmonic solution inside and `boundary` outside, and the residual reached relative to the
-    largest right-hand side (the N systems share one scale).
+    boundary (N, H, W): known values outside `inside` (H, W) bool, zero inside. Returns (N, H, W) holding the
+    harmonic solution inside and `boundary` outside (every step keeps x zero there), and the residual reached
+    relative to the largest right-hand side (the N systems share one scale).
     """
-    level = _Level(inside, torch.ones_like(inside), boundary.dtype)
-    rhs = _neighbour_sum(boundary * (1 - level.m)) * level.m
-    x, residual = conjugate_gradients(level.apply, level.v_cycle, rhs, tol, max_iter)
-    return x * level.m + boundary * (1 - level.m), residual
+    level = _Level(inside, boundary.dtype)
+    rhs = level.rhs(boundary)
+    start = level.full_multigrid(boundary, rhs)
+    x, residual = conjugate_gradients(level.apply, level.v_cycle, rhs, tol, max_iter, x0=start)
+    return x + boundary, residual
 
 
 def grow_mask(mask: torch.Tensor, pixels: int) -> torch.Tensor:
@@ -155,9 +208,10 @@ def poisson_blend(
             constant shift comes out as the background). An int solves only within `band` pixels
             (Chebyshev distance) of the mask's edge; deeper pixels keep the region's values, so the
             region keeps its colours and the seam is spread over the band.
-        tol: relative residual of the linear solve at which to stop; 1e-4 leaves errors of about
-            0.05 in ab, far below visible differences. Use ~1e-10 in float64 for exact comparisons.
-        max_iter: conjugate-gradient iterations at most (about 10-30 are typical).
+        tol: relative residual of the linear solve at which to stop; 1e-4 leaves errors of at most
+            about 0.1 in ab (0.01 on average), far below visible differences. Use ~1e-10 in float64 for
+            exact comparisons.
+        max_iter: conjugate-gradient iterations at most (2-4 reach tol 1e-4, about 15 reach 1e-10).
         name: what to call the mask in error messages.
 
     Returns:
