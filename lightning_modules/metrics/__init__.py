@@ -1,71 +1,30 @@
-"""Image metrics on RGB photos on the 0-255 scale: each a functional twin (B, ...) -> (B,) per-image
-values and a torchmetrics `Metric` averaging them over images (synced across DDP ranks).
+"""Image metrics on RGB photos on the 0-255 scale: each a functional twin (B, ...) -> (B,) per-image values and a
+torchmetrics `Metric` averaging them over images (synced across DDP ranks).
 
-`METRICS` names them as they appear in evaluation CSVs, summaries and logged metric names.
+`PER_IMAGE` names them as they appear in evaluation CSVs, summaries and logged metric names, and `per_image_values`
+computes them together on one `ImagePair`, each colour conversion once. The `Metric`s (`METRICS`, `image_metrics`,
+`collection`) are imported on first use: torchmetrics takes seconds to import, which `pseudocolor evaluate` does not
+need.
 """
 
 from __future__ import annotations
 
-from torchmetrics import MetricCollection
-
-from pseudocolor.lightning_modules.metrics.base import PerImageMean
-from pseudocolor.lightning_modules.metrics.color_difference import (
-    CIEDE2000,
-    AbErrorAUC,
-    ab_error_auc,
-    ciede2000,
-    delta_e_ciede2000,
-)
+from pseudocolor.lightning_modules.metrics.base import ImagePair, lab
+from pseudocolor.lightning_modules.metrics.color_difference import ab_error_auc, ciede2000, delta_e_ciede2000
 from pseudocolor.lightning_modules.metrics.fidelity import (
-    SSIM,
-    ImageMatchingError,
-    LightnessSSIM,
-    MeanSquaredError,
-    PeakSignalNoiseRatio,
     image_matching_error,
     mse,
     psnr,
     saturation,
     ssim_l,
     ssim_rgb,
+    structural_similarity,
 )
-from pseudocolor.lightning_modules.metrics.statistics import (
-    Colorfulness,
-    ColorfulnessDifference,
-    Entropy,
-    GroundTruthColorfulness,
-    GroundTruthEntropy,
-    colorfulness,
-    entropy,
-)
+from pseudocolor.lightning_modules.metrics.per_image import PER_IMAGE, PerImageMetric, per_image_values
+from pseudocolor.lightning_modules.metrics.statistics import colorfulness, entropy
 
-METRICS: dict[str, type[PerImageMean]] = {
-    "psnr": PeakSignalNoiseRatio,
-    "mse": MeanSquaredError,
-    "ssim": SSIM,
-    "ssim_l": LightnessSSIM,
-    "ime": ImageMatchingError,
-    "entropy_output": Entropy,
-    "entropy_ground_truth": GroundTruthEntropy,
-    "colorfulness": Colorfulness,
-    "colorfulness_ground_truth": GroundTruthColorfulness,
-    "colorfulness_difference": ColorfulnessDifference,
-    "ciede2000": CIEDE2000,
-    "ab_auc": AbErrorAUC,
-}
-VALIDATION_METRICS = ("psnr", "ssim", "ssim_l", "mse", "ime", "colorfulness", "ciede2000", "ab_auc")
-
-
-def image_metrics(names: tuple[str, ...] | list[str] = tuple(METRICS)) -> MetricCollection:
-    """A MetricCollection of the named METRICS; update it with (preds, target) RGB on the 0-255 scale."""
-    unknown = sorted(set(names) - set(METRICS))
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; choose from {sorted(METRICS)}")
-    # compute_groups would merge metrics whose (sum, count) states happen to be equal after one batch.
-    return MetricCollection({name: METRICS[name]() for name in names}, compute_groups=False)
-
-
-__all__ = [
+# names of `collection`, which imports torchmetrics: resolved by __getattr__ on first use
+COLLECTION_NAMES = (
     "METRICS",
     "VALIDATION_METRICS",
     "AbErrorAUC",
@@ -81,6 +40,37 @@ __all__ = [
     "PeakSignalNoiseRatio",
     "PerImageMean",
     "SSIM",
+    "image_metrics",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in COLLECTION_NAMES:
+        from pseudocolor.lightning_modules.metrics import collection
+
+        return getattr(collection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [  # COLLECTION_NAMES and the names imported above
+    "CIEDE2000",
+    "METRICS",
+    "PER_IMAGE",
+    "SSIM",
+    "VALIDATION_METRICS",
+    "AbErrorAUC",
+    "Colorfulness",
+    "ColorfulnessDifference",
+    "Entropy",
+    "GroundTruthColorfulness",
+    "GroundTruthEntropy",
+    "ImageMatchingError",
+    "ImagePair",
+    "LightnessSSIM",
+    "MeanSquaredError",
+    "PeakSignalNoiseRatio",
+    "PerImageMean",
+    "PerImageMetric",
     "ab_error_auc",
     "ciede2000",
     "colorfulness",
@@ -88,9 +78,12 @@ __all__ = [
     "entropy",
     "image_matching_error",
     "image_metrics",
+    "lab",
     "mse",
+    "per_image_values",
     "psnr",
     "saturation",
     "ssim_l",
     "ssim_rgb",
+    "structural_similarity",
 ]

@@ -1,9 +1,15 @@
-"""What every image metric shares: input checks and a Metric that averages per-image values."""
+"""What every image metric shares: input checks, and `ImagePair`, a batch of results and their ground truth with the
+conversions several metrics read (Lab, saturation, colourfulness) computed once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-from torchmetrics import Metric
+
+from pseudocolor.datamodules.color_space import rgb_to_lab
+
+MAX_VALUE = 255.0
 
 
 def check_images(preds: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,32 +33,34 @@ def to_float(image: torch.Tensor) -> torch.Tensor:
     return image if image.dtype == torch.float64 else image.float()
 
 
-class PerImageMean(Metric):
-    """Mean over images of a per-image value. Subclasses set `per_image`, the functional twin:
-    (preds, target) (B, 3, H, W) RGB on the 0-255 scale -> (B,) values.
+def lab(image: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB on the 0-255 scale -> (B, 3, H, W) CIE Lab, L in [0, 100] (`color_space.rgb_to_lab`)."""
+    return rgb_to_lab(image / MAX_VALUE)
 
-    States are a float64 sum and a count, summed across DDP ranks, so the result does not depend on
-    how the images are split between processes.
-    """
 
-    full_state_update = False
-    is_differentiable = False
-    higher_is_better: bool | None = None
+class ImagePair:
+    """Results `preds` and ground truth `target`, (B, 3, H, W) RGB on the 0-255 scale (uint8, or float in [0, 255]),
+    checked and made float once. `preds_as(convert)` and `target_as(convert)` give `convert(preds)` and
+    `convert(target)` (e.g. `lab`), computed on the first call for that `convert` and kept, so metrics that read the
+    same conversion share it. `target_lab`, when given, is `lab(target)` computed already (e.g. to give a model the
+    photos' L)."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
+    def __init__(self, preds: torch.Tensor, target: torch.Tensor, target_lab: torch.Tensor | None = None) -> None:
+        self.preds, self.target = check_images(preds, target)
+        self._converted: dict[tuple[str, Callable[[torch.Tensor], torch.Tensor]], torch.Tensor] = {}
+        if target_lab is not None:
+            if target_lab.shape != self.target.shape:
+                raise ValueError(f"target_lab {tuple(target_lab.shape)} must have target's shape {tuple(target.shape)}")
+            self._converted["target", lab] = target_lab
 
-    @staticmethod
-    def per_image(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def preds_as(self, convert: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return self._convert("preds", convert)
 
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        values = self.per_image(preds, target)
-        self.total += values.detach().sum(dtype=torch.float64)
-        self.count += values.numel()
+    def target_as(self, convert: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return self._convert("target", convert)
 
-    def compute(self) -> torch.Tensor:
-        """The mean of the per-image values seen (NaN before any update)."""
-        return (self.total / self.count).float()
+    def _convert(self, side: str, convert: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        key = (side, convert)
+        if key not in self._converted:
+            self._converted[key] = convert(getattr(self, side))
+        return self._converted[key]

@@ -1,11 +1,12 @@
 """No-reference statistics of one RGB photo on the 0-255 scale: entropy and colourfulness, each of the
-result and of the ground truth. Functions map (B, 3, H, W) -> (B,) per-image values."""
+result and of the ground truth. `entropy` and `colorfulness` map (B, 3, H, W) -> (B,) per-image values; the `*_of`
+functions read them from an `ImagePair`, computed once per image."""
 
 from __future__ import annotations
 
 import torch
 
-from pseudocolor.lightning_modules.metrics.base import PerImageMean, check_image
+from pseudocolor.lightning_modules.metrics.base import ImagePair, check_image
 
 LEVELS = 256
 COLORFULNESS_MEAN_WEIGHT = 0.3
@@ -40,52 +41,26 @@ def colorfulness(image: torch.Tensor) -> torch.Tensor:
     return spread + COLORFULNESS_MEAN_WEIGHT * offset
 
 
-def entropy_of_preds(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return entropy(preds)
+def entropy_of_preds(pair: ImagePair) -> torch.Tensor:
+    """Entropy (bits) of each result -> (B,)."""
+    return pair.preds_as(entropy)
 
 
-def entropy_of_target(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return entropy(target)
+def entropy_of_target(pair: ImagePair) -> torch.Tensor:
+    """Entropy (bits) of each ground-truth photo -> (B,)."""
+    return pair.target_as(entropy)
 
 
-def colorfulness_of_preds(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return colorfulness(preds)
+def colorfulness_of_preds(pair: ImagePair) -> torch.Tensor:
+    """Hasler-Suesstrunk colourfulness of each result -> (B,)."""
+    return pair.preds_as(colorfulness)
 
 
-def colorfulness_of_target(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return colorfulness(target)
+def colorfulness_of_target(pair: ImagePair) -> torch.Tensor:
+    """Hasler-Suesstrunk colourfulness of each ground-truth photo -> (B,)."""
+    return pair.target_as(colorfulness)
 
 
-def colorfulness_difference(preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def colorfulness_difference_of(pair: ImagePair) -> torch.Tensor:
     """Colourfulness of the result minus that of the ground truth -> (B,); negative = too dull."""
-    return colorfulness(preds) - colorfulness(target)
-
-
-class Entropy(PerImageMean):
-    """Mean entropy (bits) of the results (`preds`)."""
-
-    per_image = staticmethod(entropy_of_preds)
-
-
-class GroundTruthEntropy(PerImageMean):
-    """Mean entropy (bits) of the ground-truth photos (`target`)."""
-
-    per_image = staticmethod(entropy_of_target)
-
-
-class Colorfulness(PerImageMean):
-    """Mean Hasler-Suesstrunk colourfulness of the results (`preds`)."""
-
-    per_image = staticmethod(colorfulness_of_preds)
-
-
-class GroundTruthColorfulness(PerImageMean):
-    """Mean Hasler-Suesstrunk colourfulness of the ground-truth photos (`target`)."""
-
-    per_image = staticmethod(colorfulness_of_target)
-
-
-class ColorfulnessDifference(PerImageMean):
-    """Mean of colourfulness(result) - colourfulness(ground truth); 0 is best."""
-
-    per_image = staticmethod(colorfulness_difference)
+    return pair.preds_as(colorfulness) - pair.target_as(colorfulness)
