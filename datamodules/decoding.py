@@ -38,6 +38,29 @@ def list_images(root: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p))
 
 
+def read_list_file(list_file: str | Path, val_dir: Path) -> list[Path]:
+    """Resolve a ctest10k-format list (`/n01440764/ILSVRC2012_val_00000293.JPEG 0` per line, paths
+    relative to val/) against `val_dir`, laid out either in <wnid>/ folders or flat."""
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise FileNotFoundError(f"list file {list_file} not found; pass a ctest10k-format list or omit it")
+    files = []
+    for number, line in enumerate(list_file.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        relative = Path(line.split()[0].lstrip("/"))
+        for candidate in (val_dir / relative, val_dir / relative.name):
+            if candidate.is_file():
+                files.append(candidate)
+                break
+        else:
+            raise FileNotFoundError(
+                f"{list_file}:{number}: {relative} is in neither {val_dir}/<wnid>/ nor {val_dir}/; "
+                "check the val folder or the list"
+            )
+    return files
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image, dtype=np.float64)

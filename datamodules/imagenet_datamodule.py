@@ -5,30 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pseudocolor.datamodules.colorization_datamodule import ColorizationDataModule
-from pseudocolor.datamodules.decoding import list_images
-
-
-def read_list_file(list_file: str | Path, val_dir: Path) -> list[Path]:
-    """Resolve a ctest10k-format list (`/n01440764/ILSVRC2012_val_00000293.JPEG 0` per line, paths
-    relative to val/) against `val_dir`, laid out either in <wnid>/ folders or flat."""
-    list_file = Path(list_file)
-    if not list_file.is_file():
-        raise FileNotFoundError(f"list file {list_file} not found; pass a ctest10k-format list or omit it")
-    files = []
-    for number, line in enumerate(list_file.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        relative = Path(line.split()[0].lstrip("/"))
-        for candidate in (val_dir / relative, val_dir / relative.name):
-            if candidate.is_file():
-                files.append(candidate)
-                break
-        else:
-            raise FileNotFoundError(
-                f"{list_file}:{number}: {relative} is in neither {val_dir}/<wnid>/ nor {val_dir}/; "
-                "check the val folder or the list"
-            )
-    return files
+from pseudocolor.datamodules.decoding import list_images, read_list_file
 
 
 class ImageNetDataModule(ColorizationDataModule):

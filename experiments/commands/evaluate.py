@@ -28,31 +28,37 @@ input); with --region also region_psnr and region_psnr_auto (PSNR over the regio
 channels), region_gain (their difference) and outside_delta_ab (mean over the pixels more than
 EDGE_MARGIN = 32 px outside the region of the mean over a and b of |ab(output) - ab(automatic)|, both 8-bit).
 summary.json holds their means (and region_gain_min, the worst photo's region_gain), logged to MLflow too.
+
+Speed: the DataLoader's worker processes decode and resize (and only they import torchvision) while this one
+colours and measures, each batch in slices on as many threads as torch would use; the metrics of a slice are
+computed together on one `ImagePair` (each photo's Lab computed once, also what the model is given), and the contact
+sheet keeps only the images that can still be among the best or worst. MLflow and matplotlib, seconds to import, are
+imported while the workers start (`Tracking.prepare`), and torchmetrics and Lightning not at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import mlflow
 import torch
 import torch.nn.functional as F
-from mlflow.entities import Metric, Param
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pseudocolor.datamodules.color_space import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
-from pseudocolor.datamodules.decoding import is_image_file, list_images
+from pseudocolor.datamodules.decoding import is_image_file, list_images, read_list_file
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.image_dataset import (
     DEFAULT_MAX_BAD_FRACTION,
@@ -61,10 +67,6 @@ from pseudocolor.datamodules.image_dataset import (
     collate_images,
     exceeds_bad_fraction,
 )
-from pseudocolor.datamodules.imagenet_datamodule import read_list_file
-from pseudocolor.datamodules.transforms import squash_transform, to_float
-from pseudocolor.experiments.commands.evaluation_plots import write_plots
-from pseudocolor.experiments.tracking.store import DEFAULT_EXPERIMENT, prepare_store
 from pseudocolor.lightning_modules.guided.hint_sampler import HintSampler
 from pseudocolor.lightning_modules.guided.reference_protocols import (
     EDGE_MARGIN,
@@ -77,8 +79,8 @@ from pseudocolor.lightning_modules.guided.reference_protocols import (
 from pseudocolor.lightning_modules.guided.regions import REFERENCE_MODES, Region, colorize_with_regions
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.device import resolve_device
-from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
-from pseudocolor.lightning_modules.metrics import METRICS, psnr
+from pseudocolor.lightning_modules.metrics import PER_IMAGE, ImagePair, lab, per_image_values
+from pseudocolor.lightning_modules.metrics.fidelity import psnr_of
 from pseudocolor.lightning_modules.networks.protocol import require_hints
 
 GRAY = "gray"
@@ -104,9 +106,10 @@ MIN_REGION_SIZE = 4 * (EDGE_MARGIN + 1)  # px: the smallest --size leaving pixel
 REFERENCE_COLUMNS = {"psnr_auto": True, "psnr_gain": True, "delta_l": False}
 REGION_COLUMNS = {"region_psnr": True, "region_psnr_auto": True, "region_gain": True, "outside_delta_ab": False}
 HIGHER_IS_BETTER = (
-    {name: metric.higher_is_better for name, metric in METRICS.items()} | REFERENCE_COLUMNS | REGION_COLUMNS
+    {name: metric.higher_is_better for name, metric in PER_IMAGE.items()} | REFERENCE_COLUMNS | REGION_COLUMNS
 )
 ColorizeFn = Callable[..., torch.Tensor]
+DEFAULT_EXPERIMENT = "pseudocolor"  # tracking.store.DEFAULT_EXPERIMENT (which imports MLflow); a test checks they agree
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ class SimulatedGuidance:
 
 
 def region_psnr(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB inside a region: (B, 3, H, W) uint8 output and target, (H, W) bool mask -> (B,),
+    """PSNR in dB inside a region: (B, 3, H, W) output and target on the 0-255 scale (uint8 or float), (H, W) bool
+    mask -> (B,),
     10 log10(255^2 / MSE) with the MSE over the mask's pixels and the 3 channels."""
     error = (output.float() - target.float()).square().mean(dim=1)[:, mask].mean(dim=1)
     return 10 * torch.log10(255**2 / error.clamp_min(1e-10))
@@ -173,28 +177,29 @@ class ReferenceProtocol:
         except PseudocolorError as error:
             raise EvaluateError(f"{path}: {error}; remove it from DATA") from error
 
-    def measure(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, list[float]]:
-        """(B, 3, S, S) uint8 outputs and ground truth -> `columns`' per-image values; colours `target`'s photos
-        automatically to compare."""
-        automatic = to_uint8(self.colorizer.colorize_rgb(to_float(target)))
-        output_lab, target_lab, automatic_lab = (rgb_to_lab(to_float(image)) for image in (output, target, automatic))
-        psnr_auto = psnr(automatic, target)
+    def measure(self, pair: ImagePair) -> dict[str, torch.Tensor]:
+        """The (B, 3, S, S) outputs and ground truth (0-255) of `pair` -> `columns`' (B,) per-image values; colours
+        the ground-truth photos automatically (from the L of `pair`'s Lab) to compare."""
+        output, target = pair.preds, pair.target
+        automatic = ImagePair(to_uint8(self.colorizer.colorize_l(pair.target_as(lab)[:, :1])), target)
+        output_lab, target_lab = pair.preds_as(lab), pair.target_as(lab)
+        psnr_auto = psnr_of(automatic)
         values = {
             "psnr_auto": psnr_auto,
-            "psnr_gain": psnr(output, target) - psnr_auto,
+            "psnr_gain": psnr_of(pair) - psnr_auto,
             "delta_l": (output_lab[:, 0] - target_lab[:, 0]).abs().mean(dim=(1, 2)),
         }
         if self.region != "none":
             mask = centre_mask(*target.shape[-2:]).to(target.device)
-            inside, inside_auto = region_psnr(output, target, mask), region_psnr(automatic, target, mask)
-            delta_ab = (output_lab[:, 1:] - automatic_lab[:, 1:]).abs().mean(dim=1)
+            inside, inside_auto = region_psnr(output, target, mask), region_psnr(automatic.preds, target, mask)
+            delta_ab = (output_lab[:, 1:] - automatic.preds_as(lab)[:, 1:]).abs().mean(dim=1)
             values |= {
                 "region_psnr": inside,
                 "region_psnr_auto": inside_auto,
                 "region_gain": inside - inside_auto,
                 "outside_delta_ab": delta_ab[:, far_outside(mask)].mean(dim=1),
             }
-        return {name: column.cpu().tolist() for name, column in values.items()}
+        return values
 
 
 class EvaluateError(PseudocolorError):
@@ -291,9 +296,9 @@ def collect_files(data: list[str], list_file: str | None = None) -> list[Path]:
     return files
 
 
-def gray_baseline(rgb: torch.Tensor) -> torch.Tensor:
-    """The colourless baseline: (B, 3, H, W) RGB in [0, 1] -> same L with a = b = 0."""
-    return lab_to_rgb(grey_lab(rgb_to_lab(rgb)[:, :1]))
+def gray_baseline(l: torch.Tensor) -> torch.Tensor:
+    """The colourless baseline: (B, 1, H, W) L in [0, 100] -> (B, 3, H, W) RGB in [0, 1] of that L with a = b = 0."""
+    return lab_to_rgb(grey_lab(l))
 
 
 def load_model_spec(
@@ -305,8 +310,8 @@ def load_model_spec(
     region: str = "none",
     reference_mode: str = "transfer",
 ) -> tuple[ColorizeFn, SimulatedGuidance | ReferenceProtocol | None]:
-    """'gray' or a model spec -> (function (B, 3, H, W) RGB in [0, 1] -> coloured RGB in [0, 1] (automatic, or
-    with an optional `local_hints` keyword), and the simulated guidance: SimulatedGuidance for `hints`,
+    """'gray' or a model spec -> (function (B, 1, H, W) L in [0, 100] -> (B, 3, H, W) coloured RGB in [0, 1] of that L
+    (automatic, or with an optional `local_hints` keyword), and the simulated guidance: SimulatedGuidance for `hints`,
     ReferenceProtocol for `reference_self` / `region`, or None). `spread_hints` False leaves point hints to the
     network alone (see `Colorizer`)."""
     if hints < 0:
@@ -327,29 +332,112 @@ def load_model_spec(
         require_hints(colorizer.network, f"{spec} with --hints / --reference-mode histogram")
     colorizer.spread_hints = spread_hints
     if references:
-        return colorizer.colorize_rgb, ReferenceProtocol(colorizer, reference_self, region, reference_mode)
+        return colorizer.colorize_l, ReferenceProtocol(colorizer, reference_self, region, reference_mode)
     guidance = SimulatedGuidance(hints, colorizer.size)
-    return colorizer.colorize_rgb, (guidance if guidance.active else None)
+    return colorizer.colorize_l, (guidance if guidance.active else None)
 
 
 # ---------------------------------------------------------------------------------------- evaluation
 @dataclass
 class Evaluation:
     """Per-image rows (file + every column: the metrics, then any a ReferenceProtocol adds), the skipped files
-    (paths, and "kind<TAB>reason" lines), and the best/worst images by PSNR."""
+    (paths, and "kind<TAB>reason" lines), and the ground truth and output ((3, S, S) uint8 each, on the CPU) of the
+    rows that are among the best or worst by PSNR, by row index."""
 
-    columns: list[str] = field(default_factory=lambda: list(METRICS))
+    columns: list[str] = field(default_factory=lambda: list(PER_IMAGE))
     rows: list[dict[str, object]] = field(default_factory=list)
     skipped_grey: list[str] = field(default_factory=list)
     skipped_unreadable: list[str] = field(default_factory=list)
     skip_reasons: list[str] = field(default_factory=list)
-    extremes: list[tuple[float, str, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    extreme_images: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def keep_extremes(self, count: int = EXTREMES) -> None:
-        self.extremes.sort(key=lambda item: item[0])
-        if len(self.extremes) > 2 * count:
-            self.extremes = self.extremes[:count] + self.extremes[-count:]
+    def add_rows(self, paths: list[str], values: dict[str, torch.Tensor], target: torch.Tensor, output: torch.Tensor):
+        """One row per photo of a batch: `values` (B,) per column, `target` and `output` (B, 3, S, S) uint8. Keeps
+        the images of the rows now among the EXTREMES best or worst by PSNR (a row that is not can never be again),
+        copying to the CPU only those of this batch, and drops those of rows pushed out."""
+        first = len(self.rows)
+        columns = torch.stack(list(values.values())).cpu().tolist()  # one transfer for the whole batch
+        for index, path in enumerate(paths):
+            self.rows.append({"file": path, **{name: column[index] for name, column in zip(values, columns)}})
+        ranked = sorted([*self.extreme_images, *range(first, len(self.rows))], key=lambda row: self.rows[row]["psnr"])
+        keep = set(ranked if len(ranked) <= 2 * EXTREMES else ranked[:EXTREMES] + ranked[-EXTREMES:])
+        self.extreme_images = {row: images for row, images in self.extreme_images.items() if row in keep}
+        for row in sorted(keep - set(self.extreme_images)):
+            self.extreme_images[row] = (target[row - first].cpu(), output[row - first].cpu())
+
+    @property
+    def extremes(self) -> list[tuple[float, str, torch.Tensor, torch.Tensor]]:
+        """(PSNR, file, ground truth, output) of the best and worst rows, lowest PSNR first: the contact sheet."""
+        rows = sorted(self.extreme_images, key=lambda row: self.rows[row]["psnr"])
+        return [(self.rows[row]["psnr"], self.rows[row]["file"], *self.extreme_images[row]) for row in rows]
+
+
+@functools.cache
+def _squash_transform(size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    from pseudocolor.datamodules.transforms import squash_transform  # torchvision: over a second to import
+
+    return squash_transform(size)
+
+
+@dataclass(frozen=True)
+class SquashResize:
+    """`transforms.squash_transform(size)`: (3, H, W) uint8 -> (3, size, size) uint8, imported where it first runs.
+    With DataLoader workers that is in them, while this process prepares MLflow (`evaluate_files`' `on_start`):
+    this one never imports torchvision."""
+
+    size: int
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return _squash_transform(self.size)(image)
+
+
+def measure_batch(
+    target: torch.Tensor,
+    indices: list[int],
+    colorize: ColorizeFn,
+    guidance: SimulatedGuidance | ReferenceProtocol | None = None,
+    output: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(B, 3, S, S) uint8 ground truth and the photos' indices in the file list -> ((B, 3, S, S) uint8 output,
+    {column: (B,) values}): coloured by `colorize` from the photos' L (with a SimulatedGuidance's hints) unless
+    `output` is given (a ReferenceProtocol's), then every metric, and a ReferenceProtocol's columns, on one
+    ImagePair, so that each photo's Lab is computed once."""
+    with torch.no_grad():
+        target_lab = lab(target.float())
+        if output is None:
+            guided = isinstance(guidance, SimulatedGuidance)
+            hints = guidance.inputs(target.float() / 255.0, indices) if guided else {}
+            output = to_uint8(colorize(target_lab[:, :1], **hints))
+        pair = ImagePair(output, target, target_lab)
+        values = per_image_values(pair)
+        if isinstance(guidance, ReferenceProtocol):
+            values |= guidance.measure(pair)
+        return output, values
+
+
+def measure_in_slices(
+    pool: ThreadPoolExecutor | None,
+    slices: int,
+    target: torch.Tensor,
+    indices: list[int],
+    *args: object,
+    output: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """`measure_batch` of `target` cut into `slices` consecutive slices, measured together by `pool`'s threads (all
+    at once in this thread without a pool), joined back in order. Every value is a function of its own photo, so
+    the slicing changes nothing."""
+    if pool is None:
+        return measure_batch(target, indices, *args, output=output)
+    step = -(-len(target) // slices)
+    parts = [slice(start, start + step) for start in range(0, len(target), step)]
+    jobs = [
+        pool.submit(measure_batch, target[part], indices[part], *args, output=None if output is None else output[part])
+        for part in parts
+    ]
+    results = [job.result() for job in jobs]
+    values = {name: torch.cat([part_values[name] for _, part_values in results]) for name in results[0][1]}
+    return torch.cat([part_output for part_output, _ in results]), values
 
 
 @torch.no_grad()
@@ -362,44 +450,53 @@ def evaluate_files(
     workers: int = 0,
     guidance: SimulatedGuidance | ReferenceProtocol | None = None,
     max_bad_fraction: float = 1.0,
+    on_start: Callable[[], object] | None = None,
 ) -> Evaluation:
-    """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo.
-    With a SimulatedGuidance, each photo's simulated hints are passed to `colorize`; with a ReferenceProtocol,
-    the photos are coloured one at a time from their simulated references and measured against `colorize`'s
-    automatic colouring too. Stops early, after the batch in hand, once more than `max_bad_fraction` of
-    `files` are known to be unreadable."""
+    """Run the protocol over `files`; metrics are computed on `device`, one row per usable photo. `colorize` gets
+    the photos' L (from the Lab the metrics use too). With a SimulatedGuidance, each photo's simulated hints are
+    passed to `colorize`; with a ReferenceProtocol, the photos are coloured one at a time from their simulated
+    references and measured against the automatic colouring too. Stops early, after the batch in hand, once more
+    than `max_bad_fraction` of `files` are known to be unreadable. `on_start` is called once the DataLoader's
+    workers have started, before the first batch: this process's own set-up then overlaps theirs (importing
+    torchvision) and their decoding of the first photos.
+
+    On the CPU each batch is coloured and measured in `torch.get_num_threads()` slices by as many threads, each
+    running its operations on one core, instead of every operation being split across the cores: a few hundred
+    small operations per batch then wait for no straggling core (on 2 cores shared with other work, 3-4 times
+    faster; as fast on idle ones)."""
     index_of = {str(path): index for index, path in enumerate(files)}
-    dataset = ImageFileDataset(files, squash_transform(size), skip_grey=True)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_images)
+    dataset = ImageFileDataset(files, SquashResize(size), skip_grey=True)
+    pin = device.type == "cuda"
+    loader = DataLoader(dataset, batch_size, num_workers=workers, collate_fn=collate_images, pin_memory=pin)
     references = guidance if isinstance(guidance, ReferenceProtocol) else None
-    result = Evaluation(columns=[*METRICS, *(references.columns if references else ())])
+    result = Evaluation(columns=[*PER_IMAGE, *(references.columns if references else ())])
+    slices = torch.get_num_threads() if device.type == "cpu" else 1
     start = time.perf_counter()
-    with tqdm(total=len(files), unit="img", desc="evaluate", file=sys.stderr) as progress:
-        for batch in loader:
+    with (
+        tqdm(total=len(files), unit="img", desc="evaluate", file=sys.stderr) as progress,
+        ThreadPoolExecutor(slices, initializer=torch.set_num_threads, initargs=(1,)) as pool,
+    ):
+        batches = iter(loader)
+        if on_start is not None:
+            on_start()
+        for batch in batches:
             for path, kind, reason in batch["skipped"]:
                 (result.skipped_grey if kind == SKIP_GREY else result.skipped_unreadable).append(path)
                 result.skip_reasons.append(f"{kind}\t{reason}")
                 if kind != SKIP_GREY:
                     tqdm.write(f"skipped {reason}", file=sys.stderr)
             if batch["paths"]:
-                target = batch["image"].to(device)
-                rgb = to_float(target)
+                target = batch["image"].to(device, non_blocking=pin)
+                output = None
                 if references:
-                    output = to_uint8(
-                        torch.stack(
-                            [references.colorize_photo(photo, path) for photo, path in zip(rgb, batch["paths"])]
-                        )
-                    )
-                else:
-                    indices = [index_of.get(str(p), 0) for p in batch["paths"]]
-                    output = to_uint8(colorize(rgb, **(guidance.inputs(rgb, indices) if guidance else {})))
-                values = {name: metric.per_image(output, target).cpu().tolist() for name, metric in METRICS.items()}
-                if references:
-                    values |= references.measure(output, target)
-                for index, path in enumerate(batch["paths"]):
-                    result.rows.append({"file": path, **{name: column[index] for name, column in values.items()}})
-                    result.extremes.append((values["psnr"][index], path, target[index].cpu(), output[index].cpu()))
-                result.keep_extremes()
+                    rgb = target.float() / 255.0
+                    photos = [references.colorize_photo(photo, path) for photo, path in zip(rgb, batch["paths"])]
+                    output = to_uint8(torch.stack(photos))
+                indices = [index_of[path] for path in batch["paths"]]
+                output, values = measure_in_slices(
+                    pool if slices > 1 else None, slices, target, indices, colorize, guidance, output=output
+                )
+                result.add_rows(batch["paths"], values, target, output)
             progress.update(len(batch["paths"]) + len(batch["skipped"]))
             if exceeds_bad_fraction(len(result.skipped_unreadable), len(files), max_bad_fraction):
                 break
@@ -446,28 +543,50 @@ def write_rows_and_skips(evaluation: Evaluation, output: Path) -> None:
     (output / "skipped.txt").write_text("".join(f"{line}\n" for line in evaluation.skip_reasons))
 
 
-def log_to_mlflow(summary: dict[str, object], params: dict[str, object], output: Path, experiment: str) -> str:
-    """Log params, every mean (and `<name>_std`), region_gain_min when there, and the output folder (under
-    `evaluation/`) to a new run."""
-    uri = resolve_tracking_uri()
-    experiment_id = prepare_store(uri, experiment)
-    client = mlflow.MlflowClient(uri)
-    tags = {"pseudocolor.command": "evaluate"}
-    run = client.create_run(experiment_id, run_name=f"evaluate {params['model']}", tags=tags)
-    run_id = run.info.run_id
-    now = int(time.time() * 1000)
-    counts = ("n_images", "n_skipped_grey", "n_skipped_unreadable")
-    extremes = ("region_gain_min",) if "region_gain_min" in summary else ()
-    values = {name: summary[name] for name in (*counts, *summary["std"], *extremes)}
-    values |= {f"{name}_std": value for name, value in summary["std"].items()}
-    client.log_batch(
-        run_id,
-        metrics=[Metric(name, float(value), now, 0) for name, value in values.items()],
-        params=[Param(name, str(value)[:6000]) for name, value in params.items()],
-    )
-    client.log_artifacts(run_id, str(output), artifact_path="evaluation")
-    client.set_terminated(run_id)
-    return run_id
+@dataclass
+class Tracking:
+    """The MLflow side of an evaluation, in `experiment`. `prepare` imports MLflow (and matplotlib, for the plots),
+    seconds of work, and creates or finds the store and the experiment; `main` has `evaluate_files` call it while
+    the DataLoader workers start. `log` then records the run."""
+
+    experiment: str
+    uri: str = ""
+    experiment_id: str = ""
+
+    def prepare(self) -> None:
+        if self.experiment_id:
+            return
+        from pseudocolor.experiments.commands import evaluation_plots  # noqa: F401 - matplotlib, for write_plots
+        from pseudocolor.experiments.tracking.store import prepare_store
+        from pseudocolor.lightning_modules.inference.mlflow_store import resolve_tracking_uri
+
+        self.uri = resolve_tracking_uri()
+        self.experiment_id = prepare_store(self.uri, self.experiment)
+
+    def log(self, summary: dict[str, object], params: dict[str, object], output: Path) -> str:
+        """Log params, every mean (and `<name>_std`), region_gain_min when there, and the output folder (under
+        `evaluation/`) to a new run -> its id."""
+        import mlflow
+        from mlflow.entities import Metric, Param
+
+        self.prepare()
+        client = mlflow.MlflowClient(self.uri)
+        tags = {"pseudocolor.command": "evaluate"}
+        run = client.create_run(self.experiment_id, run_name=f"evaluate {params['model']}", tags=tags)
+        run_id = run.info.run_id
+        now = int(time.time() * 1000)
+        counts = ("n_images", "n_skipped_grey", "n_skipped_unreadable")
+        extremes = ("region_gain_min",) if "region_gain_min" in summary else ()
+        values = {name: summary[name] for name in (*counts, *summary["std"], *extremes)}
+        values |= {f"{name}_std": value for name, value in summary["std"].items()}
+        client.log_batch(
+            run_id,
+            metrics=[Metric(name, float(value), now, 0) for name, value in values.items()],
+            params=[Param(name, str(value)[:6000]) for name, value in params.items()],
+        )
+        client.log_artifacts(run_id, str(output), artifact_path="evaluation")
+        client.set_terminated(run_id)
+        return run_id
 
 
 def summary_table(summary: dict[str, object]) -> str:
@@ -511,8 +630,17 @@ def main(argv: list[str]) -> int:
             region=args.region,
             reference_mode=args.reference_mode,
         )
+        tracking = Tracking(args.experiment)
         evaluation = evaluate_files(
-            files, colorize, args.size, device, args.batch_size, args.workers, guidance, args.max_bad_fraction
+            files,
+            colorize,
+            args.size,
+            device,
+            args.batch_size,
+            args.workers,
+            guidance,
+            args.max_bad_fraction,
+            on_start=tracking.prepare,
         )
         output = args.output or default_output(args.model)
         bad = evaluation.skipped_unreadable
@@ -557,10 +685,12 @@ def main(argv: list[str]) -> int:
     summary = summarize(evaluation, params)
     write_rows_and_skips(evaluation, output)
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    from pseudocolor.experiments.commands.evaluation_plots import write_plots  # matplotlib: imported by `prepare`
+
     write_plots(evaluation.rows, evaluation.extremes, output)
-    run_id = log_to_mlflow(summary, params, output, args.experiment)
+    run_id = tracking.log(summary, params, output)
     print(summary_table(summary))
-    print(f"\nwrote {output}/ (per_image.csv, summary.json, plots); MLflow run {run_id} at {resolve_tracking_uri()}")
+    print(f"\nwrote {output}/ (per_image.csv, summary.json, plots); MLflow run {run_id} at {tracking.uri}")
     for name, reason in NOT_COMPUTED.items():
         print(f"{name} not computed: {reason}")
     return 0

@@ -1,7 +1,8 @@
-"""The plots of `pseudocolor evaluate` (matplotlib, Agg backend: no display needed).
+"""The plots of `pseudocolor evaluate` (matplotlib, Agg backend: no display needed; the contact sheet with PIL).
 
 entropy.png: entropy of ground truth vs result per image (the paper's Figure 4); ime_entropy.png: IME
 against both entropies (Figure 5); psnr_histogram.png; contact_sheet.png: the best and worst images by PSNR.
+All drawn at the end, from the per-image table and the few images `evaluate` kept for the contact sheet.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import torch  # noqa: E402
+import matplotlib.pyplot as plt  # after matplotlib.use: the backend must be chosen first
+import torch
+from PIL import Image, ImageDraw, ImageFont
 
 PLOT_FILES = ("entropy.png", "ime_entropy.png", "psnr_histogram.png", "contact_sheet.png")
+SHEET_TILE = 256  # px: the longest side of an image on the contact sheet
+SHEET_FONT = 12  # px
+SHEET_LINE = 15  # px per line of text
+SHEET_MARGIN = 8  # px
 
 
 def _column(rows: list[dict[str, object]], name: str) -> list[float]:
@@ -53,19 +59,33 @@ def plot_psnr_histogram(rows: list[dict[str, object]], path: Path) -> None:
 
 
 def plot_contact_sheet(extremes: list[tuple[float, str, torch.Tensor, torch.Tensor]], path: Path) -> None:
-    """One row per image, worst PSNR first: ground truth and result side by side.
+    """One row per image, worst PSNR first: ground truth and result side by side, each under its label.
 
-    `extremes` holds (psnr, file, ground truth (3, H, W) uint8, result (3, H, W) uint8), sorted by PSNR.
+    `extremes` holds (psnr, file, ground truth (3, H, W) uint8, result (3, H, W) uint8), sorted by PSNR. Pasted
+    with PIL, at most SHEET_TILE px a side (a matplotlib figure of 16 images took a second to lay out and draw).
     """
-    figure, axes = plt.subplots(len(extremes), 2, figsize=(5, 2.5 * len(extremes)), squeeze=False, layout="constrained")
-    for (psnr, file, truth, result), row in zip(extremes, axes):
-        for axis, image, label in zip(row, (truth, result), ("ground truth", f"result {psnr:.2f} dB")):
-            axis.imshow(image.permute(1, 2, 0).numpy())
-            axis.set_title(f"{Path(file).name}: {label}", fontsize=8)
-            axis.axis("off")
-    figure.suptitle("Worst (top) to best (bottom) by PSNR")
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    font = ImageFont.load_default(SHEET_FONT)
+    tiles = [[_tile(truth), _tile(result)] for _, _, truth, result in extremes]
+    width = max((tile.width for row in tiles for tile in row), default=SHEET_TILE)
+    height = max((tile.height for row in tiles for tile in row), default=0)
+    row_height = 2 * SHEET_LINE + height + SHEET_MARGIN
+    sheet = Image.new("RGB", (2 * width + 3 * SHEET_MARGIN, 2 * SHEET_LINE + len(extremes) * row_height), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((SHEET_MARGIN, SHEET_MARGIN // 2), "Worst (top) to best (bottom) by PSNR", fill="black", font=font)
+    for index, ((psnr, file, _, _), row) in enumerate(zip(extremes, tiles)):
+        top = 2 * SHEET_LINE + index * row_height
+        for column, (tile, label) in enumerate(zip(row, ("ground truth", f"result {psnr:.2f} dB"))):
+            left = SHEET_MARGIN + column * (width + SHEET_MARGIN)
+            draw.text((left, top), f"{Path(file).name}\n{label}", fill="black", font=font, spacing=2)
+            sheet.paste(tile, (left, top + 2 * SHEET_LINE))
+    sheet.save(path)
+
+
+def _tile(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) uint8 -> a PIL image of at most SHEET_TILE px a side."""
+    tile = Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
+    tile.thumbnail((SHEET_TILE, SHEET_TILE), Image.Resampling.LANCZOS)
+    return tile
 
 
 def write_plots(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -13,9 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from pseudocolor.datamodules.color_space import to_uint8
+from pseudocolor.datamodules.color_space import rgb_to_lab, to_uint8
+from pseudocolor.datamodules.transforms import squash_transform
 from pseudocolor.experiments.commands import evaluate
 from pseudocolor.experiments.commands.evaluation_plots import PLOT_FILES
+from pseudocolor.experiments.tracking.store import DEFAULT_EXPERIMENT
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.metrics import METRICS, psnr
 from pseudocolor.lightning_modules.networks.eccv16 import ECCV16Net
@@ -78,8 +83,8 @@ def test_psnr_follows_the_protocol(photos, tmp_path, tracking_uri):
     assert evaluate.main([str(photos / "a.jpg"), "--model", "gray", "--output", str(output), *FAST]) == 0
     truth = np.asarray(Image.open(photos / "a.jpg").convert("RGB"))
     truth = torch.from_numpy(truth.copy()).permute(2, 0, 1)
-    truth = evaluate.squash_transform(32)(truth)[None]
-    expected = psnr(to_uint8(evaluate.gray_baseline(truth / 255.0)), truth).item()
+    truth = squash_transform(32)(truth)[None]
+    expected = psnr(to_uint8(evaluate.gray_baseline(rgb_to_lab(truth / 255.0)[:, :1])), truth).item()
     assert float(read_csv(output / "per_image.csv")[0]["psnr"]) == pytest.approx(expected, abs=1e-4)
 
 
@@ -129,8 +134,13 @@ def test_hints_for_an_automatic_only_network_end_in_one_sentence(photos, tmp_pat
 def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos, tmp_path, tracking_uri):
     weights = Colorizer(ResidualCaffeNet(width_multiplier=0.25), size=32).save_weights(tmp_path / "tiny.pt")
     summaries = {}
-    runs = {"none": [], "hints": ["--hints", "10"], "network": ["--hints", "10", "--no-hint-spreading"],
-            "self": ["--reference", "self"], "histogram": ["--reference", "self", "--reference-mode", "histogram"]}
+    runs = {
+        "none": [],
+        "hints": ["--hints", "10"],
+        "network": ["--hints", "10", "--no-hint-spreading"],
+        "self": ["--reference", "self"],
+        "histogram": ["--reference", "self", "--reference-mode", "histogram"],
+    }
     for name, flags in runs.items():
         output = tmp_path / name
         assert evaluate.main([str(photos), "--model", str(weights), "--output", str(output), *flags, *FAST]) == 0
@@ -150,7 +160,11 @@ def test_hints_and_self_reference_run_change_the_output_and_are_recorded(photos,
     experiment_id = client.get_experiment_by_name("pseudocolor").experiment_id
     params = [run.data.params for run in client.search_runs(experiment_id, filter_string=f"params.model = '{weights}'")]
     assert sorted((p["hints"], p["reference"]) for p in params) == [
-        ("0", "none"), ("0", "self"), ("0", "self"), ("10", "none"), ("10", "none")
+        ("0", "none"),
+        ("0", "self"),
+        ("0", "self"),
+        ("10", "none"),
+        ("10", "none"),
     ]
 
 
@@ -168,3 +182,48 @@ def test_the_gray_baseline_refuses_guidance(photos, tmp_path, tracking_uri, caps
     assert evaluate.main([str(photos), "--model", "gray", "--output", str(tmp_path / "out"), *flags, *FAST]) == 2
     error = capsys.readouterr().err
     assert "gray baseline takes no hints" in error and "Traceback" not in error
+
+
+def test_the_contact_sheet_keeps_the_best_and_worst_rows_of_the_table():
+    """Rows arrive batch by batch; only the images of rows that are (still) among the extremes are kept."""
+    generator = torch.Generator().manual_seed(3)
+    psnrs = torch.rand(5, 6, generator=generator) * 40  # 5 batches of 6 photos
+    result = evaluate.Evaluation(columns=["psnr"])
+    for number, batch in enumerate(psnrs):
+        images = torch.full((6, 3, 4, 4), number, dtype=torch.uint8)
+        images[:, 0, 0, 0] = torch.arange(6, dtype=torch.uint8)
+        result.add_rows([f"{number}-{i}.jpg" for i in range(6)], {"psnr": batch}, images, images + 1)
+    ranked = sorted(range(30), key=lambda row: psnrs.flatten()[row].item())
+    expected = ranked[: evaluate.EXTREMES] + ranked[-evaluate.EXTREMES :]
+    assert sorted(result.extreme_images) == sorted(expected)
+    assert [file for _, file, _, _ in result.extremes] == [f"{row // 6}-{row % 6}.jpg" for row in expected]
+    for value, file, truth, output in result.extremes:
+        batch, index = map(int, file.removesuffix(".jpg").split("-"))
+        assert value == pytest.approx(psnrs[batch, index].item())
+        assert (truth[0, 0, 0].item(), truth[1, 0, 0].item()) == (index, batch) and torch.equal(output, truth + 1)
+
+
+def test_evaluate_imports_mlflow_matplotlib_torchvision_only_to_run_never_lightning_or_torchmetrics(tmp_path):
+    """Importing the command costs torch and kornia only; a run adds MLflow and matplotlib, and torchvision where
+    the photos are decoded (here: --workers 0)."""
+    code = (
+        "import json, sys\n"
+        "heavy = lambda: sorted({m.split('.')[0] for m in sys.modules} & {'lightning', 'pytorch_lightning', "
+        "'torchmetrics', 'mlflow', 'matplotlib', 'torchvision'})\n"
+        "from pseudocolor.experiments.commands import evaluate\n"
+        "from pseudocolor.datamodules.sample_photos import SAMPLES_DIR\n"
+        "imported = heavy()\n"
+        f"status = evaluate.main([str(SAMPLES_DIR / 'kodim05.jpg'), '--output', {str(tmp_path / 'out')!r}, "
+        "'--size', '32', '--workers', '0'])\n"
+        "print(json.dumps([imported, status, heavy()]))\n"
+    )
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=environment, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [[], 0, ["matplotlib", "mlflow", "torchvision"]]
+
+
+def test_the_default_experiment_is_the_tracking_stores():
+    assert evaluate.DEFAULT_EXPERIMENT == DEFAULT_EXPERIMENT

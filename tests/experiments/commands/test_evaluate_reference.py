@@ -88,7 +88,7 @@ def test_far_outside_keeps_the_pixels_beyond_the_margin_in_chessboard_distance()
 def test_region_mirrored_beats_automatic_inside_and_keeps_the_rest(tmp_path, tracking_uri):
     rows, summary = run_evaluate(tmp_path / "region", "--region", "mirrored")
 
-    assert list(rows[0]) == ["file", *evaluate.METRICS, *REFERENCE_COLUMNS, *REGION_COLUMNS]
+    assert list(rows[0]) == ["file", *evaluate.PER_IMAGE, *REFERENCE_COLUMNS, *REGION_COLUMNS]
     for name in (*REFERENCE_COLUMNS, *REGION_COLUMNS):
         assert summary[name] == pytest.approx(statistics.fmean(column(rows, name)), abs=1e-9), name
     gains = [inside - auto for inside, auto in zip(column(rows, "region_psnr"), column(rows, "region_psnr_auto"))]
@@ -116,7 +116,7 @@ def test_reference_self_transfer_beats_automatic_and_leaves_the_metrics_as_they_
     automatic_rows, _ = run_evaluate(tmp_path / "automatic")
     rows, summary = run_evaluate(tmp_path / "self", "--reference", "self")
 
-    assert list(rows[0]) == ["file", *evaluate.METRICS, *REFERENCE_COLUMNS]
+    assert list(rows[0]) == ["file", *evaluate.PER_IMAGE, *REFERENCE_COLUMNS]
     assert column(rows, "psnr_auto") == pytest.approx(column(automatic_rows, "psnr"), abs=1e-4)
     gains = [value - auto for value, auto in zip(column(rows, "psnr"), column(rows, "psnr_auto"))]
     assert column(rows, "psnr_gain") == pytest.approx(gains, abs=1e-4)
