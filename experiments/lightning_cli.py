@@ -30,11 +30,10 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
-def run_name(command_line: list[str]) -> str:
-    """A readable MLflow run name from a `pseudocolor fit` command line: the config files' stems, then each value set
-    on the command line as last-key=value (`--config a.yaml --model.optimizer.init_args.lr 0.001` -> 'a lr=0.001');
-    'default' when nothing is set. MLflow's own random names repeat: `seed_everything` seeds the draw."""
-    parts, words = [], [word for word in command_line if word != "fit"]
+def _flags(command_line: list[str]) -> list[tuple[str, str]]:
+    """(key, value) of each `--key value`, `--key=value` or bare `--key` (value '') of a `pseudocolor fit` command
+    line, in order."""
+    flags, words = [], [word for word in command_line if word != "fit"]
     index = 0
     while index < len(words):
         word = words[index]
@@ -42,11 +41,41 @@ def run_name(command_line: list[str]) -> str:
         if key and not value and index + 1 < len(words) and not words[index + 1].startswith("--"):
             value, index = words[index + 1], index + 1
         index += 1
+        if key:
+            flags.append((key, value))
+    return flags
+
+
+def run_name(command_line: list[str]) -> str:
+    """A readable MLflow run name from a `pseudocolor fit` command line: the config files' stems, then each value set
+    on the command line as last-key=value (`--config a.yaml --model.optimizer.init_args.lr 0.001` -> 'a lr=0.001');
+    'default' when nothing is set. MLflow's own random names repeat: `seed_everything` seeds the draw."""
+    parts = []
+    for key, value in _flags(command_line):
         if key == "config":
             parts.append(Path(value).stem)
-        elif key and key not in ("run_name", "resume"):
-            parts.append(f"{key.rsplit('.', 1)[-1]}={Path(value).name if '/' in value else value}" if value else key.rsplit(".", 1)[-1])
+        elif key not in ("run_name", "run_description", "resume"):
+            parts.append(
+                f"{key.rsplit('.', 1)[-1]}={Path(value).name if '/' in value else value}"
+                if value
+                else key.rsplit(".", 1)[-1]
+            )
     return " ".join(parts) or "default"
+
+
+def config_comment(command_line: list[str]) -> str:
+    """The run description a `pseudocolor fit` command line implies: the comment lines at the top of the last
+    `--config` file it names, without their '# ' (the configs in experiments/configs/ say there what they are for
+    and why); '' without a config file or such a comment."""
+    configs = [Path(value) for key, value in _flags(command_line) if key == "config" and Path(value).is_file()]
+    if not configs:
+        return ""
+    lines = []
+    for line in configs[-1].read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].removeprefix(" "))
+    return "\n".join(lines).strip()
 
 
 class PseudocolorCLI(LightningCLI):
@@ -100,6 +129,12 @@ class PseudocolorCLI(LightningCLI):
                 "e.g. 'photo_mix_cpu lr=0.001')",
             )
             parser.add_argument(
+                "--run_description",
+                default=None,
+                help="MLflow run description, shown on the run's page (default: the comment lines at the top of the "
+                "last --config file)",
+            )
+            parser.add_argument(
                 "--tracking_wait",
                 type=float,
                 default=None,
@@ -138,6 +173,10 @@ class PseudocolorCLI(LightningCLI):
                 logger_config.init_args["run_name"] = (
                     config.get("run_name") or logger_config.init_args.get("run_name") or run_name(self._command_line)
                 )
+                description = config.get("run_description") or config_comment(self._command_line)
+                if description:  # MLflow's UI shows this tag as the run's description
+                    tags = dict(logger_config.init_args.get("tags") or {})
+                    logger_config.init_args["tags"] = {**tags, "mlflow.note.content": description}
 
     @staticmethod
     def _resolve_resume(config, store: tuple[str | None, str] | None) -> None:

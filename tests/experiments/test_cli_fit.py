@@ -57,9 +57,11 @@ def test_fit_on_a_folder_of_users_photos(tmp_path, tracking_uri):
     for i in range(6):
         write_photo(tmp_path / "photos" / f"{i}.jpg", 80, 80, seed=i)
     main(["fit", "--trainer.max_epochs", "1", *FAST, "--data.init_args.root", str(tmp_path / "photos"),
-          "--trainer.default_root_dir", str(tmp_path / "ckpt"), "--run_name", "my photos"])
+          "--trainer.default_root_dir", str(tmp_path / "ckpt"), "--run_name", "my photos",
+          "--run_description", "Six photos of mine."])
     [run] = mlflow.MlflowClient(tracking_uri).search_runs(["1"])
     assert run.info.run_name == "my photos"
+    assert run.data.tags["mlflow.note.content"] == "Six photos of mine."  # the UI's run description
     assert run.info.status == "FINISHED" and run.data.params["data.init_args.root"] == str(tmp_path / "photos")
 
 
