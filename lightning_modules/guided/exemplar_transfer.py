@@ -51,7 +51,8 @@ MIN_REFERENCE_SIDE = NETWORK_MULTIPLE  # references are resized to at least this
 @dataclass(frozen=True)
 class TransferSettings:
     """How transfer_ab matches and fuses (defaults chosen on 40 photo-mix/val photos and the 24 bundled Kodak photos,
-    region from the rest of its own photo; the calibration's on Kodak24, regions from the rest and the mirrored photo).
+    region from the rest of its own photo; the calibration's on Kodak24, regions from the rest and the mirrored photo;
+    position_weight's on Kodak24 and 50 photo-mix/val photos, region from the rest: 0, 0.5, 1, 2, 4, 8 tried).
 
     Attributes:
         neighbours: k nearest reference cells per target cell.
@@ -78,6 +79,11 @@ class TransferSettings:
         calibration_power: how strongly auto_variance follows that ratio (its factor is ratio / calibration_ratio
             to this power).
         calibration_range: bounds of ratio / calibration_ratio.
+        position_weight: when the reference is the target's own photo (its L matches the target's where it is
+            valid), weight of the cells' positions (fractions of the picture's height and width) in the descriptor:
+            a region coloured from the rest of its photo takes the colours of alike content nearby first.
+        same_picture_tolerance: mean |L difference| over the reference's valid pixels under which it counts as the
+            target's own photo.
     """
 
     neighbours: int = 8
@@ -102,6 +108,8 @@ class TransferSettings:
     calibration_ratio: float = 1.0
     calibration_power: float = 1.0
     calibration_range: tuple[float, float] = (0.25, 4.0)
+    position_weight: float = 4.0
+    same_picture_tolerance: float = 1.0
 
 
 @dataclass
@@ -301,6 +309,38 @@ def _lightness_pair(
     return target.flatten(2).transpose(1, 2), reference.flatten(2).transpose(1, 2)
 
 
+def _with_positions(
+    target: torch.Tensor,
+    reference: torch.Tensor,
+    target_l: torch.Tensor,
+    reference_l: torch.Tensor,
+    valid: torch.Tensor,
+    settings: TransferSettings,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, N, D) target and (B, M_all, D) reference descriptors -> both with each cell's position appended (its
+    centre as a fraction of the picture's height and width, times position_weight) for the targets whose L is the
+    reference's where the reference is valid, i.e. the reference is their own photo (e.g. with a region cut away),
+    compared on the target's grid; zeros for the others, which leaves their distances unchanged.
+
+    target_l (B, 1, H, W) and reference_l (1, 1, h, w) in [0, 100], valid (1, 1, h, w) in [0, 1]."""
+    size = tuple(target_l.shape[-2:])
+    weight = _resize(valid, size)
+    reference_on_target = _resize(reference_l * valid, size) / weight.clamp_min(torch.finfo(weight.dtype).tiny)
+    inside = (weight > 0.99).to(target_l.dtype)  # pixels whose resized value mixes only valid ones
+    difference = ((target_l - reference_on_target).abs() * inside).sum(dim=(1, 2, 3)) / inside.sum().clamp_min(1)
+    same = (difference <= settings.same_picture_tolerance).to(target.dtype)  # (B,)
+
+    def positions(height: int, width: int) -> torch.Tensor:
+        rows, columns = (
+            (torch.arange(side, device=target.device, dtype=target.dtype) + 0.5) / side for side in (height, width)
+        )
+        return torch.stack(torch.meshgrid(rows, columns, indexing="ij")).flatten(1).T * settings.position_weight
+
+    target_yx = same[:, None, None] * positions(size[0] // CELL, size[1] // CELL)
+    reference_yx = same[:, None, None] * positions(reference_l.shape[-2] // CELL, reference_l.shape[-1] // CELL)
+    return torch.cat([target, target_yx], dim=2), torch.cat([reference, reference_yx], dim=2)
+
+
 def _reliability(
     reference: torch.Tensor,
     reference_ab: torch.Tensor,
@@ -412,6 +452,10 @@ def transfer_ab(
 
     with _timed(timings, "descriptors"):
         target_descriptors, reference_descriptors = _lightness_pair(blurred_l, lab[:, :1], valid, settings)
+        if settings.position_weight > 0:
+            target_descriptors, reference_descriptors = _with_positions(
+                target_descriptors, reference_descriptors, target_l, lab[:, :1], valid, settings
+            )
         reference_descriptors = reference_descriptors[:, usable]
         if network is not None:
             target_features = _unit(target_features).flatten(2).transpose(1, 2)
@@ -428,16 +472,19 @@ def transfer_ab(
             rows, columns = (torch.arange(side, device=auto_ab.device) for side in grid)
             cell_yx = torch.stack(torch.meshgrid(rows, columns, indexing="ij"))
             cell_yx = cell_yx.flatten(1).T[usable]
-            auto_variance = auto_variance * _reliability(
-                reference_descriptors, reference_ab, reference_auto_ab, cell_yx, settings
-            )[:, None]
+            auto_variance = (
+                auto_variance
+                * _reliability(reference_descriptors, reference_ab, reference_auto_ab, cell_yx, settings)[:, None]
+            )
 
     with _timed(timings, "matching"):
         cells = auto_ab.shape[-2:]
         wanted = torch.ones(cells.numel(), dtype=torch.bool, device=auto_ab.device)
         if target_cells is not None:
             wanted = target_cells.to(auto_ab.device).flatten()
-        matches = [_match(t[wanted], r, reference_ab, settings) for t, r in zip(target_descriptors, reference_descriptors)]
+        matches = [
+            _match(t[wanted], r, reference_ab, settings) for t, r in zip(target_descriptors, reference_descriptors)
+        ]
         matched_ab, spread, distance = (torch.stack(parts) for parts in zip(*matches))
         _, colour_variance = _weighted_moments(reference_ab, torch.ones_like(reference_ab[:, 0]))
         transferred = auto_ab.flatten(2).transpose(1, 2).clone()  # (B, h w, 2); cells not matched: no difference

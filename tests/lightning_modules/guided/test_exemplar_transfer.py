@@ -166,3 +166,28 @@ def test_mirrored_photo_as_reference_beats_automatic_colouring(name):
         to_uint8(ab_to_rgb(lab[:, :1], auto_ab)), truth
     )
     assert gain > 3.0
+
+
+def _halves_of_region(reference: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A flat (L 50) target coloured from `reference` -> the (2,) mean ab of the region's top and bottom halves
+    (cells rows 4-7 and 8-11, columns 8-23: pixels 16-48 x 32-96, where `valid` is False)."""
+    target = torch.full((1, 1, HEIGHT, WIDTH), 50.0)
+    result = transfer_ab(target, reference, valid, auto_ab=torch.zeros(1, 2, HEIGHT // CELL, WIDTH // CELL))
+    return result.ab[0, :, 4:8, 8:24].mean(dim=(1, 2)), result.ab[0, :, 8:12, 8:24].mean(dim=(1, 2))
+
+
+def test_a_region_coloured_from_the_rest_of_its_own_photo_takes_the_colours_nearby():
+    """Flat lightness: nothing but position tells cells apart. The photo is red above and blue below, its centre cut
+    away. From the rest of its own photo the region's top takes the red above it and its bottom the blue below; from
+    another picture with the same colours (its L differs) position means nothing, and both halves get one colour."""
+    flat = torch.full((HEIGHT // 2, WIDTH), 50.0)
+    reference = torch.cat([_lab(flat, RED), _lab(flat, BLUE)], dim=1)[None]
+    valid = torch.ones(HEIGHT, WIDTH, dtype=torch.bool)
+    valid[16:48, 32:96] = False
+    top, bottom = _halves_of_region(reference, valid)
+    assert top[0] > bottom[0] + 25 and top[1] > bottom[1] + 25, (top, bottom)  # RED above, BLUE below
+
+    other = reference.clone()
+    other[:, 0] = 70.0  # the same colours under other lightness: not the target's photo
+    top, bottom = _halves_of_region(other, valid)
+    assert torch.allclose(top, bottom, atol=1.0), (top, bottom)
