@@ -1,4 +1,4 @@
-"""`pseudocolor colorize INPUT... --output DIR`: colour files, folders (recursive) and globs of photos.
+"""`pseudocolor colorize INPUT... --output DIR`: colour files, folders (recursive) and globs of photos, and video clips.
 
 Each input gets one output at its full size whose L is the input's; a bad file is reported by name and
 skipped, and the exit status is 1 when any input failed (2 for a bad model or flag).
@@ -15,6 +15,10 @@ Automatic regions (`segmentation.InstanceSegmenter`, Mask R-CNN weights from --s
 --box-region X0,Y0,X1,Y1=REF colours the instance detected in the box (the box itself when none is) and
 --auto-region REF the largest detected instance (nothing, with a warning naming the input, when none is).
 
+Video clips (files or globs with a suffix in VIDEO_SUFFIXES; folders are searched for photos only) become
+`<output>/<name>.mp4`, coloured frame after frame with colours that stay put (`colorize_video`); --reference guides the
+whole clip and --keyframe N=REF the frames from N on; --per-frame colours each frame alone.
+
 This module only parses the command line, so that `--help` and a mistyped flag answer at once; the work, with
 torch, kornia and the model, is in `colorize_run`, imported once the flags are read.
 """
@@ -26,6 +30,7 @@ import sys
 from pathlib import Path
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}  # --format -> output suffix (None: the input's)
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")  # inputs coloured as clips (any case), written as .mp4
 # Defaults and choices that --help shows, written out here because the modules that own them import torch (and
 # segmentation torchvision's detection models): seconds that `--help` should not wait for.
 # tests/experiments/test_cli_startup.py checks that they equal model_spec.PRETRAINED, regions.REFERENCE_MODES,
@@ -39,8 +44,13 @@ SEGMENTER_WEIGHTS_FILE = SEGMENTER_WEIGHTS_URL.rsplit("/", 1)[1]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pseudocolor colorize", description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photo files, folders (recursive) or globs")
-    parser.add_argument("--output", "-o", required=True, type=Path, help="folder for the coloured photos")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help=f"photo files, folders (recursive) or globs; video clips ({' '.join(VIDEO_SUFFIXES)}) as files or globs",
+    )
+    parser.add_argument("--output", "-o", required=True, type=Path, help="folder for the coloured photos and clips")
     parser.add_argument(
         "--model",
         default=PRETRAINED,
@@ -48,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         "or pretrained (default)",
     )
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--batch-size", type=int, default=16, help="photos per network call (default 16)")
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="photos (or frames of a clip) per network call (default 16)"
+    )
     parser.add_argument("--format", choices=tuple(FORMATS), default="png", help="output format (default png)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -82,6 +94,21 @@ def _parser() -> argparse.ArgumentParser:
         default="transfer",
         help="transfer (default): each pixel takes the colour of matching content in the reference, the network's "
         "colour where nothing matches; histogram: the reference's colour histogram only steers the network",
+    )
+    video = parser.add_argument_group("video clips")
+    video.add_argument(
+        "--keyframe",
+        action="append",
+        default=[],
+        metavar="N=REF",
+        help="colour the frames from frame N (0 is the first) on from reference REF, until the next keyframe "
+        "(repeatable; --reference is the reference from frame 0)",
+    )
+    video.add_argument(
+        "--per-frame",
+        dest="consistent",
+        action="store_false",
+        help="colour each frame alone (faster; colours flicker) instead of carrying colours along the motion",
     )
     auto = parser.add_argument_group("automatic regions (Mask R-CNN; needs --segmenter-weights)")
     auto.add_argument(

@@ -1,5 +1,6 @@
 """The work of `pseudocolor colorize` (`colorize` parses its command line and imports this module only then):
-find the inputs, colour them in batches (or one by one with guidance) and write the outputs.
+find the inputs, colour them in batches (or one by one with guidance) and write the outputs; video clips go to
+`colorize_video` (PyAV, imported only when there are clips).
 
 torchvision's Mask R-CNN code (`segmentation`, seconds to import) is imported only when --box-region or --auto-region
 asks for it, so a plain run imports neither it nor torchvision.
@@ -27,7 +28,7 @@ from pseudocolor.datamodules.color_space import ab_to_uint8, to_uint8, uint8_to_
 from pseudocolor.datamodules.decoding import ImageDecodeError, decode_image, list_images
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.masks import MaskLoadError, load_masks
-from pseudocolor.experiments.commands.colorize import FORMATS, SEGMENTER_WEIGHTS_URL
+from pseudocolor.experiments.commands.colorize import FORMATS, SEGMENTER_WEIGHTS_URL, VIDEO_SUFFIXES
 from pseudocolor.lightning_modules.guided.guidance import Guidance
 from pseudocolor.lightning_modules.guided.hints import parse_hint
 from pseudocolor.lightning_modules.guided.regions import PointHint, Region, prepare_reference
@@ -52,10 +53,19 @@ SEGMENTER_MISSING = (
 
 @dataclass(frozen=True)
 class Job:
-    """One input photo and the file its colourised version goes to."""
+    """One input photo (or video clip) and the file its colourised version goes to."""
 
     source: Path
     output: Path
+
+    @property
+    def is_clip(self) -> bool:
+        return is_clip(self.source)
+
+
+def is_clip(path: Path) -> bool:
+    """Whether `colorize` takes `path` for a video clip (by its suffix, any case)."""
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def _expand(item: str) -> Iterator[tuple[Path, Path]]:
@@ -71,7 +81,7 @@ def _expand(item: str) -> Iterator[tuple[Path, Path]]:
 
 
 def plan_jobs(inputs: list[str], output_dir: Path, image_format: str) -> tuple[list[Job], list[str]]:
-    """INPUTs -> (jobs, errors): inputs matching nothing and outputs claimed twice are errors."""
+    """INPUTs -> (jobs, errors): inputs matching nothing and outputs claimed twice are errors. Clips get .mp4."""
     jobs, errors, claimed, seen = [], [], {}, set()
     for item in inputs:
         found = list(_expand(item))
@@ -81,7 +91,8 @@ def plan_jobs(inputs: list[str], output_dir: Path, image_format: str) -> tuple[l
             if source.resolve() in seen:
                 continue
             seen.add(source.resolve())
-            output = output_dir / relative.with_suffix(FORMATS[image_format] or source.suffix.lower())
+            suffix = ".mp4" if is_clip(source) else FORMATS[image_format] or source.suffix.lower()
+            output = output_dir / relative.with_suffix(suffix)
             if output in claimed:
                 errors.append(f"{source}: its output {output} is taken by {claimed[output]}; rename one of them")
                 continue
@@ -317,6 +328,51 @@ def colorize_guided(
     return written, failures
 
 
+def parse_keyframes(texts: Sequence[str], reference: torch.Tensor | None) -> list[tuple[int, torch.Tensor]]:
+    """--reference and the --keyframe N=REF flags -> (first frame, reference picture) pairs, --reference as frame 0;
+    raises GuideError naming the flag."""
+    keyframes = [] if reference is None else [(0, reference)]
+    cache: dict[str, torch.Tensor] = {}
+    for text in texts:
+        index, sep, ref = text.partition("=")
+        if not sep or not ref or not index.strip().isdigit():
+            raise GuideError(f"--keyframe {text!r}: expected N=REFERENCE.jpg with N a frame number (0 is the first)")
+        if int(index) in {start for start, _ in keyframes}:
+            what = "--reference" if int(index) == 0 and reference is not None else "another --keyframe"
+            raise GuideError(f"--keyframe {text!r}: frame {int(index)} already has a reference from {what}; give one")
+        keyframes.append((int(index), _read_reference(ref, f"--keyframe {text}", cache)))
+    return keyframes
+
+
+def _clip_flags_error(guide: GuidanceFlags, keyframes: list, clips: list[Job], photos: list[Job]) -> str | None:
+    """Why the guidance flags do not fit the inputs' kinds, or None."""
+    if clips and (guide.hints or guide.regions or guide.segmenting):
+        return (
+            f"--hint, --region, --box-region and --auto-region guide photos only, and {clips[0].source} is a video "
+            "clip; guide clips with --reference or --keyframe N=REF"
+        )
+    if keyframes and len(keyframes) > (guide.reference is not None) and not clips:
+        return "--keyframe guides video clips, and none of the inputs is one; use --reference for photos"
+    return None
+
+
+def _colorize_clips(colorizer: Colorizer, clips: list[Job], keyframes: list, args: argparse.Namespace):
+    """Colour the clip jobs -> (clips written, frames written, failure messages); raises PseudocolorError for a
+    reference that cannot guide them."""
+    from pseudocolor.experiments.commands.colorize_video import colorize_clips  # PyAV: only when there are clips
+    from pseudocolor.lightning_modules.guided.video_references import KeyframeReferences
+    from pseudocolor.lightning_modules.inference.video import ConsistencySettings, VideoColorizer
+
+    references = KeyframeReferences(colorizer, keyframes, args.reference_mode) if keyframes else None
+    settings = ConsistencySettings() if args.consistent else ConsistencySettings(carry=0)
+    return colorize_clips(
+        lambda: VideoColorizer(colorizer, settings, references),
+        [(job.source, job.output) for job in clips],
+        args.batch_size,
+        args.progress,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Colour the inputs of parsed `colorize` flags (see `colorize._parser`) -> exit status: 0, 1 when any input
     failed, 2 for a bad model or flag."""
@@ -324,6 +380,7 @@ def run(args: argparse.Namespace) -> int:
         guide = parse_guide(
             args.hint, args.reference, args.region, args.blend, args.box_region, args.auto_region, args.reference_mode
         )
+        keyframes = parse_keyframes(getattr(args, "keyframe", []), guide.reference)
         if guide.segmenting and args.segmenter_weights is None:
             raise GuideError(SEGMENTER_MISSING)
         if args.segmenter_size < 32:
@@ -339,24 +396,51 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     jobs, failures = plan_jobs(args.inputs, args.output, args.format)
+    clips = [job for job in jobs if job.is_clip]
+    jobs = [job for job in jobs if not job.is_clip]
+    mismatch = _clip_flags_error(guide, keyframes, clips, jobs)
+    if mismatch:
+        print(f"error: {mismatch}", file=sys.stderr)
+        return 2
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)
-    todo = [job for job in jobs if args.overwrite or not job.output.exists()]
-    start = time.perf_counter()
-    if guide.active:
+    status = 1 if failures else 0
+    if jobs or not clips:
+        todo = [job for job in jobs if args.overwrite or not job.output.exists()]
+        start = time.perf_counter()
+        if guide.active:
+            try:
+                done, run_failures = colorize_guided(colorizer, todo, guide, args.progress, segmenter)
+            except PseudocolorError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+        else:
+            done, run_failures = colorize_jobs(colorizer, todo, args.batch_size, args.progress)
+        failures += run_failures
+        seconds = time.perf_counter() - start
+        skipped = len(jobs) - len(todo)
+        skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
+        print(
+            f"colorized {done} images, {len(failures)} failed{skipped_note} "
+            f"in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s) -> {args.output}"
+        )
+        status = 1 if failures else 0
+        failures = []
+    if clips:
+        todo = [job for job in clips if args.overwrite or not job.output.exists()]
+        start = time.perf_counter()
         try:
-            done, run_failures = colorize_guided(colorizer, todo, guide, args.progress, segmenter)
+            done, frames, clip_failures = _colorize_clips(colorizer, todo, keyframes, args)
         except PseudocolorError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    else:
-        done, run_failures = colorize_jobs(colorizer, todo, args.batch_size, args.progress)
-    failures += run_failures
-    seconds = time.perf_counter() - start
-    skipped = len(jobs) - len(todo)
-    skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
-    print(
-        f"colorized {done} images, {len(failures)} failed{skipped_note} "
-        f"in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s) -> {args.output}"
-    )
-    return 1 if failures else 0
+        failures += clip_failures
+        seconds = time.perf_counter() - start
+        skipped = len(clips) - len(todo)
+        skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
+        print(
+            f"colorized {done} clips ({frames} frames), {len(failures)} failed{skipped_note} "
+            f"in {seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} frames/s) -> {args.output}"
+        )
+        status = max(status, 1 if failures else 0)
+    return status
