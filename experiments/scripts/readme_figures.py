@@ -5,7 +5,9 @@
   path) | region by colour transfer (the default);
 - `reference.png`: rows of grey input | whole-photo reference | automatic | coloured from the reference | original;
 - `hints.png`: grey input with 10 ground-truth colour clicks | automatic | the clicks given to the network alone |
-  the clicks also spread along edges (the default) | the original.
+  the clicks also spread along edges (the default) | the original;
+- `video.jpg`: frames of a slow pan and zoom over one photo (`benchmark_video`'s camera, 320 x 240), in rows: grey |
+  each frame coloured alone | coloured consistently along the motion (`VideoColorizer`, the default) | original.
 
 python -m pseudocolor.experiments.scripts.readme_figures [--model pretrained] [--output experiments/figures]
 """
@@ -22,10 +24,12 @@ from PIL import Image, ImageDraw
 from pseudocolor.datamodules.color_space import grey_lab, lab_to_rgb, rgb_to_lab, to_uint8
 from pseudocolor.datamodules.decoding import decode_image
 from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
+from pseudocolor.experiments.scripts.benchmark_video import camera_path, render_shot
 from pseudocolor.lightning_modules.guided.hint_sampler import HintSampler
 from pseudocolor.lightning_modules.guided.reference_protocols import mirrored_reference
 from pseudocolor.lightning_modules.guided.regions import Region, colorize_with_regions
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
+from pseudocolor.lightning_modules.inference.video import ConsistencySettings, VideoColorizer
 
 STRIP_PHOTOS = ("kodim03.jpg", "kodim05.jpg", "kodim14.jpg", "kodim20.jpg", "kodim23.jpg")
 REGION_PHOTO, REGION_REFERENCE = "kodim03.jpg", "kodim23.jpg"  # a cap coloured from parrots
@@ -33,6 +37,7 @@ REFERENCE_PAIRS = (("kodim19.jpg", "kodim21.jpg"), ("kodim16.jpg", "kodim13.jpg"
 PANEL_SIDE = 256
 HINT_PHOTOS, HINT_COUNT = ("kodim05.jpg", "kodim14.jpg", "kodim23.jpg"), 10
 LABEL_HEIGHT = 18
+VIDEO_PHOTO, VIDEO_FRAMES, VIDEO_SHOWN, VIDEO_SIZE = "kodim23.jpg", 24, (0, 8, 16, 23), (240, 320)
 
 
 def grey(rgb: torch.Tensor) -> torch.Tensor:
@@ -134,10 +139,30 @@ def hint_example(colorizer: Colorizer) -> Image.Image:
         automatic = colorizer.colorize_l(l)[0]
         clicks = _mark_clicks(to_pil(grey(photo)), hints[0], photo)
         rows.append([clicks, to_pil(automatic), to_pil(alone), to_pil(spread), to_pil(photo)])
-    return grid(rows, ["grey + 10 clicks", "automatic", "clicks: network alone", "clicks: spread (default)", "original"])
+    return grid(
+        rows, ["grey + 10 clicks", "automatic", "clicks: network alone", "clicks: spread (default)", "original"]
+    )
 
 
-FIGURES = {"strip.png": strip, "region.png": region_example, "reference.png": reference_example, "hints.png": hint_example}
+def video_example(colorizer: Colorizer) -> Image.Image:
+    """Columns: frames VIDEO_SHOWN of a pan and zoom over VIDEO_PHOTO; rows: grey, each frame alone, consistent,
+    original."""
+    photo = decode_image(SAMPLES_DIR / VIDEO_PHOTO)
+    frames = render_shot(photo, camera_path(tuple(photo.shape[-2:]), VIDEO_SIZE, VIDEO_FRAMES), VIDEO_SIZE)
+    greys = [grey(frame) for frame in frames]
+    alone = VideoColorizer(colorizer, ConsistencySettings(carry=0)).colorize_frames(greys)
+    consistent = VideoColorizer(colorizer).colorize_frames(greys)
+    rows = [[to_pil(clip[index]) for index in VIDEO_SHOWN] for clip in (greys, alone, consistent, frames)]
+    return grid(rows, [f"frame {index}" for index in VIDEO_SHOWN])
+
+
+FIGURES = {
+    "strip.png": strip,
+    "region.png": region_example,
+    "reference.png": reference_example,
+    "hints.png": hint_example,
+    "video.jpg": video_example,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
