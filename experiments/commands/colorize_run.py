@@ -373,6 +373,17 @@ def _colorize_clips(colorizer: Colorizer, clips: list[Job], keyframes: list, arg
     )
 
 
+def _report(what: str, failed: int, skipped: int, start: float, count: int, unit: str, output: Path) -> None:
+    """Print the summary line of one kind of input: what was coloured, failures, outputs skipped as already there,
+    and `count` `unit`s per second since `start` (a perf_counter reading)."""
+    seconds = time.perf_counter() - start
+    skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
+    print(
+        f"colorized {what}, {failed} failed{skipped_note} "
+        f"in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} {unit}/s) -> {output}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Colour the inputs of parsed `colorize` flags (see `colorize._parser`) -> exit status: 0, 1 when any input
     failed, 2 for a bad model or flag."""
@@ -417,13 +428,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             done, run_failures = colorize_jobs(colorizer, todo, args.batch_size, args.progress)
         failures += run_failures
-        seconds = time.perf_counter() - start
-        skipped = len(jobs) - len(todo)
-        skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
-        print(
-            f"colorized {done} images, {len(failures)} failed{skipped_note} "
-            f"in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f} images/s) -> {args.output}"
-        )
+        _report(f"{done} images", len(failures), len(jobs) - len(todo), start, done, "images", args.output)
         status = 1 if failures else 0
         failures = []
     if clips:
@@ -435,12 +440,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         failures += clip_failures
-        seconds = time.perf_counter() - start
-        skipped = len(clips) - len(todo)
-        skipped_note = f", {skipped} skipped (output exists; --overwrite to redo)" if skipped else ""
-        print(
-            f"colorized {done} clips ({frames} frames), {len(failures)} failed{skipped_note} "
-            f"in {seconds:.1f} s ({frames / max(seconds, 1e-9):.1f} frames/s) -> {args.output}"
+        _report(
+            f"{done} clips ({frames} frames)",
+            len(failures),
+            len(clips) - len(todo),
+            start,
+            frames,
+            "frames",
+            args.output,
         )
         status = max(status, 1 if failures else 0)
     return status
