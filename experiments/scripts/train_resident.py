@@ -5,7 +5,7 @@ Why not `pseudocolor fit`: the lent machine has no MLflow and no network, and ta
 so the photos come as `pack_photos` packs, decoded once into one uint8 tensor on the device; every batch is cut from it
 there (`device_crops.random_resized_crops`). Measured on the H200 (2026-12-04), two runs sharing it: 3,330 photos/s at
 width 0.5 and 2,850 at width 0.75, batch 512, bf16 (fit with 14 JPEG workers: about 3,100 for one run).
-The model is trained exactly as `fit` trains it: the package's ColorizationModule computes the loss (rebalanced CE +
+The loss and the hints are `fit`'s: the package's ColorizationModule computes the loss (rebalanced CE +
 L1 at annealed-mean temperature 1, the class weights from the ab histogram of 4,096 training crops, as at the start
 of `fit`) and its HintSampler simulates the hints. AdamW, a linear warm-up, then a cosine to 2 % of the peak over a
 fixed wall-clock budget (`--seconds`: the lent machine is given back at a fixed time), and a moving average (0.999)
