@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with torch.no_grad():
         histogram = sum(
-            ab_histogram(rgb_to_lab(batch(256, 64))[:, 1:], bins).sum(0) for _ in range(args.prior_crops // 256)
+            ab_histogram(rgb_to_lab(batch(256, 64))[:, 1:], bins).sum(0) for _ in range(max(1, args.prior_crops // 256))
         )
         module.ab_prior.copy_(histogram / histogram.sum())
         module.class_weights.copy_(rebalancing_weights(module.ab_prior, module.hparams.uniform_mix))
