@@ -100,18 +100,20 @@ def _decode_webp(blob: bytes) -> np.ndarray:
 def read_pack(folders: Iterable[Path], workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """Every part in `folders` -> ((N, 3, S, S) uint8 RGB photos, (N,) float32 sampling weights), decoded by
     `workers` processes. Raises FileNotFoundError naming a folder without parts."""
-    photos, weights = [], []
+    parts = []
     for folder in folders:
-        parts = sorted(Path(folder).glob("part*.bin"))
-        if not parts:
+        found = sorted(Path(folder).glob("part*.bin"))
+        if not found:
             raise FileNotFoundError(
                 f"{folder}: no part*.bin files; make a pack with experiments/scripts/pack_photos.py"
             )
+        parts += found
+    photos, weights = [], []
+    with ProcessPoolExecutor(workers) as pool:
         for part in parts:
             data, index = part.read_bytes(), np.load(part.with_suffix(".npy"))
             blobs = [data[int(offset) : int(offset + length)] for offset, length, _ in index]
-            with ProcessPoolExecutor(workers) as pool:
-                photos.append(np.stack(list(pool.map(_decode_webp, blobs, chunksize=256))))
+            photos.append(np.stack(list(pool.map(_decode_webp, blobs, chunksize=256))))
             weights.append(index[:, 2])
     return torch.from_numpy(np.concatenate(photos)).permute(0, 3, 1, 2), torch.from_numpy(
         np.concatenate(weights)

@@ -64,39 +64,33 @@ def learning_rate(args: argparse.Namespace, step: int, elapsed: float) -> float:
 
 
 class Averaged:
-    """An exponential moving average of a network's weights and floating-point buffers (BatchNorm statistics)."""
+    """An exponential moving average of a network's state dict (weights and BatchNorm statistics), as the
+    `WeightAverage` callback keeps during `fit` (that callback's package imports MLflow, which the device lacks)."""
 
     def __init__(self, network: ResidualCaffeNet) -> None:
-        self.tensors = self._live(network)
-        self.average = [tensor.detach().clone() for tensor in self.tensors]
-
-    @staticmethod
-    def _live(network: ResidualCaffeNet) -> list[torch.Tensor]:
-        buffers = [b for name, b in network.named_buffers() if b.is_floating_point() and name != "ab_bins"]
-        return list(network.parameters()) + buffers
+        self.network = network
+        live = network.state_dict()  # the network's own tensors, updated in place by the optimizer
+        self.average = {name: value.detach().clone() for name, value in live.items()}
+        floating = [name for name, value in live.items() if value.is_floating_point()]
+        self._pairs = [self.average[name] for name in floating], [live[name] for name in floating]
 
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Blend in the current values; early steps weigh more, so the average does not start at the first weights."""
-        decay = min(EMA_DECAY, (1 + step) / (10 + step))
-        torch._foreach_lerp_(self.average, [tensor.detach() for tensor in self.tensors], 1 - decay)
+        torch._foreach_lerp_(*self._pairs, 1 - min(EMA_DECAY, (1 + step) / (10 + step)))
 
-    @torch.no_grad()
-    def copy_into(self, network: ResidualCaffeNet, averaged: bool) -> ResidualCaffeNet:
-        """`network` (a CPU copy of the same build) given the averaged or the current values."""
-        for target, value in zip(self._live(network), self.average if averaged else self.tensors, strict=True):
-            target.copy_(value.detach().float().cpu().contiguous())
-        return network
+    def copy(self, averaged: bool) -> ResidualCaffeNet:
+        """A CPU copy of the network with the averaged or the current values."""
+        state = self.average if averaged else self.network.state_dict()
+        copy = ResidualCaffeNet(**self.network.config())
+        copy.load_state_dict({name: value.detach().float().cpu().contiguous() for name, value in state.items()})
+        return copy
 
 
-def save(args: argparse.Namespace, averaged: Averaged, network: ResidualCaffeNet) -> None:
+def save(args: argparse.Namespace, averaged: Averaged) -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     for kind, use_average in (("ema", True), ("raw", False)):
-        copy = ResidualCaffeNet(**network.config())
-        copy.load_state_dict(
-            {key: value.detach().float().cpu().contiguous() for key, value in network.state_dict().items()}
-        )
-        Colorizer(averaged.copy_into(copy, use_average), temperature=0.5, size=256).save_weights(
+        Colorizer(averaged.copy(use_average), temperature=0.5, size=256).save_weights(
             args.output / f"{args.name}_{kind}.pt"
         )
 
@@ -159,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         if time.time() - last_save > args.save_every:
-            save(args, averaged, network)
+            save(args, averaged)
             last_save = time.time()
-    save(args, averaged, network)
+    save(args, averaged)
     print(
         f"done: {step} steps of {args.batch_size}, {time.time() - train_start:.0f} s, last loss {loss.item():.4f}; "
         f"weights in {args.output}",
