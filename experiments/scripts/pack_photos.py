@@ -29,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sources = []
     for folder, weight in args.source:
-        files = list_images(folder)
+        try:
+            files = list_images(folder)
+        except FileNotFoundError as error:
+            raise SystemExit(f"error: --source {error}") from None
         if not files:
             raise SystemExit(f"{folder}: no photos found; pass a folder of .jpg/.png files")
         sources.append((files, float(weight)))

@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
-    photos, weights = read_pack(args.pack, args.workers)
+    try:
+        photos, weights = read_pack(args.pack, args.workers)
+    except FileNotFoundError as error:
+        raise SystemExit(f"error: --pack {error}") from None
     photos, weights = photos.to(device), weights.to(device)
     print(f"{len(photos)} photos {tuple(photos.shape[1:])} on {device} in {time.time() - start:.0f} s", flush=True)
     module = ColorizationModule(

@@ -1,10 +1,13 @@
 """The device-memory trainer: packs real JPEGs, trains a few steps on the CPU, writes weights files that load as models
-and differ from the ones it started from; its learning rate warms up and ends at 2 % of the peak."""
+and differ from the ones it started from; its learning rate warms up and ends at 2 % of the peak; a missing pack or
+source folder is one sentence."""
 
 import argparse
 
+import pytest
+
 from pseudocolor.datamodules.photo_pack import write_pack
-from pseudocolor.experiments.scripts import train_resident
+from pseudocolor.experiments.scripts import pack_photos, train_resident
 from pseudocolor.lightning_modules.inference.model_spec import load_spec
 from tests.conftest import write_photo
 
@@ -51,3 +54,10 @@ def test_the_learning_rate_warms_up_then_falls_to_its_floor():
     assert train_resident.learning_rate(args, 50, 0.0) == 1e-3
     assert abs(train_resident.learning_rate(args, 500, 100.0) - 2e-5) < 1e-12
     assert train_resident.learning_rate(args, 500, 30.0) > train_resident.learning_rate(args, 500, 60.0)
+
+
+def test_a_missing_pack_or_source_is_one_sentence(tmp_path):
+    with pytest.raises(SystemExit, match=r"--pack .*absent: no part\*\.bin files; make a pack"):
+        train_resident.main(["--pack", str(tmp_path / "absent"), "--output", str(tmp_path / "out"), "--device", "cpu"])
+    with pytest.raises(SystemExit, match=r"--source .*absent is not a directory; pass a folder of photos"):
+        pack_photos.main(["--source", str(tmp_path / "absent"), "1", "--output", str(tmp_path / "pack")])
