@@ -13,6 +13,9 @@ import kornia
 import torch
 import torch.nn.functional as F
 
+D65_WHITE = (0.95047, 1.0, 1.08883)  # XYZ of the white point, as kornia's rgb_to_lab divides by it
+SRGB_THRESHOLD = 0.04045  # where sRGB's linearisation switches from the linear segment to the power
+LAB_EDGE = 6 / 29  # f(t) of the Lab formula: t^(1/3) above (6/29)^3, linear below
 GAMUT_STEPS = 8  # bisections fitting an out-of-gamut colour's chroma: within 0.4 % of the gamut boundary
 STRIP_PIXELS = 1 << 20  # full-resolution conversions of one photo run on strips of about this many pixels
 
@@ -59,6 +62,61 @@ def lab_to_rgb(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
 def to_uint8(rgb: torch.Tensor) -> torch.Tensor:
     """RGB in [0, 1] -> uint8 in [0, 255], rounded: the levels a saved photo has (and metrics see)."""
     return (rgb * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def to_uint8_nearest(rgb: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB in [0, 1] and the (B, 3, H, W) Lab it shows -> (B, 3, H, W) uint8 RGB: per pixel, of the 8
+    colours whose channels are `rgb`'s rounded down or up, the one whose Lab is nearest `rgb`'s (Euclidean, each
+    candidate's Lab to first order: the derivative of `rgb_to_lab`'s formula, taken at `lab`).
+
+    Rounding each channel to its nearest level moves a dark or saturated pixel's ab by up to a few units, and which
+    way depends on its exact value: where texture moves by a fraction of a pixel from frame to frame, that rounding
+    noise alone is about half the flicker left in a consistently coloured clip. Each channel stays within one level
+    of `rgb`. `lab` only places the derivative, so the Lab a colour had before `lab_to_rgb` took chroma off to fit
+    the gamut will do.
+    """
+    check_image(rgb, 3, "rgb")
+    check_image(lab, 3, "lab")
+    rgb = rgb.clamp(0, 1)
+    # f(X / Xn), f(Y / Yn), f(Z / Zn) of the Lab formula, and their derivatives in X / Xn, Y / Yn, Z / Zn
+    fy = (lab[:, :1] + 16) / 116
+    f = torch.cat([fy + lab[:, 1:2] / 500, fy, fy - lab[:, 2:] / 200], dim=1)
+    cube = f > LAB_EDGE
+    xyz = torch.where(cube, f * f * f, (f - 4 / 29) / 7.787)
+    f_slope = torch.where(cube, 1 / (3 * f * f), 7.787)
+    white = torch.tensor(D65_WHITE, device=rgb.device, dtype=rgb.dtype)
+    basis = torch.eye(3, device=rgb.device, dtype=rgb.dtype).T[None, :, None, :]  # pixel j = the unit colour j
+    to_xyz = kornia.color.rgb_to_xyz(basis)[0, :, 0, :] / white[:, None]  # (3, 3): linear RGB -> XYZ / white
+    linear = torch.einsum("ck,bkhw->bchw", torch.linalg.inv(to_xyz), xyz)
+    # d linear / d level: 1 / 12.92 on sRGB's linear segment, else 2.4 linear / (sRGB + 0.055); per level: / 255
+    slope = torch.where(rgb > SRGB_THRESHOLD, 2.4 * linear / (rgb + 0.055), 1 / 12.92) / 255
+    columns = []  # per channel c: (B, 3, H, W) Lab change of one level of channel c
+    for c in range(3):
+        dfx, dfy, dfz = (f_slope * to_xyz[:, c, None, None] * slope[:, c : c + 1]).unbind(dim=1)
+        columns.append(torch.stack([116 * dfy, 500 * (dfx - dfy), 200 * (dfy - dfz)], dim=1))
+    # |sum_c d_c column_c|^2 for the 8 corners d (levels, down or up per channel) =
+    # sum_c d_c^2 |column_c|^2 + 2 sum_{c < e} d_c d_e column_c . column_e
+    low = (rgb * 255).floor().clamp(0, 254)
+    down = low - rgb * 255  # (B, 3, H, W) in (-1, 0]
+    d = torch.stack([down, down + 1])  # (2, B, 3, H, W): rounding down / up
+    single = [d[:, :, c] * d[:, :, c] * (columns[c] * columns[c]).sum(dim=1) for c in range(3)]  # (2, B, H, W) each
+    pair = {(c, e): 2 * (columns[c] * columns[e]).sum(dim=1) for c, e in ((0, 1), (0, 2), (1, 2))}  # (B, H, W)
+    r, g, b = d[:, :, 0], d[:, :, 1], d[:, :, 2]
+    error = (
+        single[0][:, None, None]
+        + single[1][None, :, None]
+        + single[2][None, None]
+        + pair[0, 1] * (r[:, None] * g[None])[:, :, None]
+        + pair[0, 2] * (r[:, None] * b[None])[:, None]
+        + pair[1, 2] * (g[:, None] * b[None])[None]
+    ).flatten(0, 2)  # (8, B, H, W): index 4 dr + 2 dg + db
+    least, choice = error[0], torch.zeros_like(error[0], dtype=torch.long)
+    for index in range(1, 8):  # a running minimum: several times faster than argmin over the first dimension
+        better = error[index] < least
+        least = torch.minimum(least, error[index])
+        choice = choice.masked_fill(better, index)
+    steps = torch.stack([choice // 4, choice // 2 % 2, choice % 2], dim=1)
+    return (low + steps).to(torch.uint8)
 
 
 def resize_ab(ab: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

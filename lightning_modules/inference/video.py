@@ -10,7 +10,9 @@ where e is the photometric error of the warped L (lightly blurred): where the fl
 carry over, where it does not (occlusion, new content at the border, a moving object the flow missed) the
 network's colour comes through. A scene cut (mean |delta L| between the two frames at CUT_SIDE px, or the warped
 error, above a threshold) restarts: the frame after a cut takes the network's colours alone. The blended ab is put
-onto each frame's full-resolution L as for a photo (`color_space.ab_to_rgb`), so L is kept exactly.
+onto each frame's full-resolution L as for a photo (`color_space.ab_to_rgb`), so L is kept exactly, and rounded to
+8 bits by `color_space.to_uint8_nearest` (of the 8 ways to round a pixel's channels down or up, the one nearest in
+Lab): rounding each channel on its own leaves ab noise that changes from frame to frame as texture moves.
 
 Optional guidance (e.g. reference pictures, `guided.video_references`) replaces the network's colours of each frame
 before the blend, and restarts the clip where it changes.
@@ -27,7 +29,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from pseudocolor.datamodules.color_space import ab_to_rgb, in_strips, resize_ab, rgb_to_lab, to_uint8
+from pseudocolor.datamodules.color_space import ab_to_rgb, in_strips, resize_ab, rgb_to_lab, to_uint8_nearest
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.optical_flow import (
     FlowSettings,
@@ -205,5 +207,10 @@ class VideoColorizer:
         l = in_strips(lambda part: rgb_to_lab(part.float() / 255)[:, :1], rgb)
         del rgb
         ab = self.small_ab(self.colorizer.network_l(l))
-        coloured = in_strips(lambda l, ab: to_uint8(ab_to_rgb(l, ab)), l, resize_ab(ab, l.shape[-2:]))
+        coloured = in_strips(
+            lambda l, ab: to_uint8_nearest(ab_to_rgb(l, ab), torch.cat([l, ab], dim=1)),
+            l,
+            resize_ab(ab, l.shape[-2:]),
+            strip_pixels=1 << 17,
+        )
         return list(coloured.unbind(0))

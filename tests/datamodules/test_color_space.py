@@ -10,6 +10,7 @@ from pseudocolor.datamodules.color_space import (
     resize_ab,
     rgb_to_lab,
     to_uint8,
+    to_uint8_nearest,
     uint8_to_l,
 )
 
@@ -75,3 +76,47 @@ def test_strips_give_the_whole_maps_answer():
 def test_strips_need_maps_of_one_size():
     with pytest.raises(ValueError, match="one size"):
         in_strips(torch.add, torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5))
+
+
+def nearest_by_search(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's nearest colour in Lab among its 8 rounding corners, tried one by one with rgb_to_lab, and the
+    Lab distances of those colours to `rgb`'s."""
+    target = rgb_to_lab(rgb)
+    low = (rgb * 255).floor().clamp(0, 254)
+    best, best_error = None, None
+    for index in range(8):
+        corner = low + torch.tensor([index // 4, index // 2 % 2, index % 2]).view(1, 3, 1, 1)
+        error = (rgb_to_lab(corner / 255) - target).norm(dim=1, keepdim=True)
+        if best is None:
+            best, best_error = corner, error
+        else:
+            best = torch.where(error < best_error, corner, best)
+            best_error = torch.minimum(error, best_error)
+    return best.to(torch.uint8), best_error
+
+
+def test_nearest_rounding_picks_the_corner_whose_lab_is_nearest():
+    rgb = lab_to_rgb(random_lab((2, 3, 64, 64), seed=3))  # in gamut, dark to light, grey to saturated
+    rounded = to_uint8_nearest(rgb, rgb_to_lab(rgb))
+    searched, searched_error = nearest_by_search(rgb)
+    assert (rounded == searched).all(dim=1).float().mean() > 0.99  # the first-order Lab differs in rare near-ties
+    assert ((rounded.float() - rgb * 255).abs() <= 1 + 1e-4).all()
+    error = (rgb_to_lab(rounded.float() / 255) - rgb_to_lab(rgb)).norm(dim=1)
+    plain = (rgb_to_lab(to_uint8(rgb).float() / 255) - rgb_to_lab(rgb)).norm(dim=1)
+    assert error.mean() <= searched_error.mean() * 1.01
+    assert error.mean() < 0.9 * plain.mean()  # 19 % less on these random colours
+
+
+def test_nearest_rounding_keeps_dark_colours_from_jumping_in_ab():
+    # a dark reddish surface whose exact colour drifts a little, as a moving texture's pixels do from frame to frame
+    l = torch.linspace(8, 12, 400).view(1, 1, 20, 20)
+    lab = torch.cat([l, torch.full_like(l, 12.0), torch.full_like(l, 6.0)], dim=1)
+    rgb = lab_to_rgb(lab)
+    nearest = rgb_to_lab(to_uint8_nearest(rgb, lab).float() / 255)[:, 1:]
+    plain = rgb_to_lab(to_uint8(rgb).float() / 255)[:, 1:]
+    assert (nearest - lab[:, 1:]).norm(dim=1).mean() < 0.7 * (plain - lab[:, 1:]).norm(dim=1).mean()
+
+
+def test_nearest_rounding_rejects_wrong_shapes():
+    with pytest.raises(ValueError, match="lab must have shape"):
+        to_uint8_nearest(torch.rand(1, 3, 4, 4), torch.rand(1, 2, 4, 4))
