@@ -87,7 +87,7 @@ def to_uint8_nearest(rgb: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
     white = torch.tensor(D65_WHITE, device=rgb.device, dtype=rgb.dtype)
     basis = torch.eye(3, device=rgb.device, dtype=rgb.dtype).T[None, :, None, :]  # pixel j = the unit colour j
     to_xyz = kornia.color.rgb_to_xyz(basis)[0, :, 0, :] / white[:, None]  # (3, 3): linear RGB -> XYZ / white
-    linear = torch.einsum("ck,bkhw->bchw", torch.linalg.inv(to_xyz), xyz)
+    linear = torch.einsum("ck,bkhw->bchw", torch.linalg.inv(to_xyz), xyz).clamp(min=0)  # < 0 only out of gamut
     # d linear / d level: 1 / 12.92 on sRGB's linear segment, else 2.4 linear / (sRGB + 0.055); per level: / 255
     slope = torch.where(rgb > SRGB_THRESHOLD, 2.4 * linear / (rgb + 0.055), 1 / 12.92) / 255
     columns = []  # per channel c: (B, 3, H, W) Lab change of one level of channel c

@@ -33,10 +33,16 @@ def colour(video: VideoColorizer, frames: list[torch.Tensor], batch: int) -> lis
     ]
 
 
+def same_but_rounding(frame: torch.Tensor, photo: torch.Tensor) -> bool:
+    """A video frame and the same picture coloured as a photo differ only in how they were rounded to 8 bits (frames
+    by `to_uint8_nearest`): each channel by at most one level."""
+    return (frame.int() - photo.int()).abs().max() <= 1
+
+
 def test_carry_zero_is_colouring_each_frame_as_a_photo(colorizer, clip):
     alone = colour(VideoColorizer(colorizer, ConsistencySettings(carry=0)), clip[:4], 4)
 
-    assert all(torch.equal(a, b) for a, b in zip(alone, colorizer.colorize_batch(clip[:4])))
+    assert all(same_but_rounding(a, b) for a, b in zip(alone, colorizer.colorize_batch(clip[:4])))
 
 
 @pytest.mark.slow
@@ -73,7 +79,7 @@ def test_reset_starts_a_new_clip(colorizer, clip):
     first = video.colorize_frames(clip[5:6])
 
     assert video.frames_seen == 1 and video.stats[0].restarted and video.cuts == []
-    assert torch.equal(first[0], colorizer.colorize_batch(clip[5:6])[0])
+    assert same_but_rounding(first[0], colorizer.colorize_batch(clip[5:6])[0])
 
 
 def test_bad_frames_and_settings_are_named(colorizer, clip):
