@@ -16,6 +16,7 @@ import torch.nn.functional as F
 D65_WHITE = (0.95047, 1.0, 1.08883)  # XYZ of the white point, as kornia's rgb_to_lab divides by it
 SRGB_THRESHOLD = 0.04045  # where sRGB's linearisation switches from the linear segment to the power
 LAB_EDGE = 6 / 29  # f(t) of the Lab formula: t^(1/3) above (6/29)^3, linear below
+LAB_THRESHOLD = 0.008856  # kornia's rgb_to_lab takes the cube root of X / Xn, Y / Yn, Z / Zn above this
 GAMUT_STEPS = 8  # bisections fitting an out-of-gamut colour's chroma: within 0.4 % of the gamut boundary
 STRIP_PIXELS = 1 << 20  # full-resolution conversions of one photo run on strips of about this many pixels
 
@@ -54,9 +55,8 @@ def lab_to_rgb(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
         candidate = to_rgb(middle)
         inside = ((candidate >= 0) & (candidate <= 1)).all(dim=1, keepdim=True)
         low, high = torch.where(inside, middle, low), torch.where(inside, high, middle)
-    rgb = rgb.permute(0, 2, 3, 1).clone()
-    rgb[outside] = to_rgb(low)
-    return rgb.permute(0, 3, 1, 2).clamp(0, 1)
+    rgb.permute(0, 2, 3, 1)[outside] = to_rgb(low)  # written through the view: no copy of the whole picture
+    return rgb.clamp_(0, 1)
 
 
 def to_uint8(rgb: torch.Tensor) -> torch.Tensor:
@@ -158,12 +158,29 @@ def in_strips(fn: Callable[..., torch.Tensor], *maps: torch.Tensor, strip_pixels
     return torch.cat([fn(*(m[:, :, top : top + step] for m in maps)) for top in range(0, height, step)], dim=2)
 
 
+def uint8_lightness(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 RGB -> (B, 1, H, W) float32 L in [0, 100]: `rgb_to_lab(rgb / 255)[:, :1]` to float rounding,
+    about three times faster. L depends only on the luminance Y, the sum of each channel's linear value (kornia's, looked
+    up for its 256 levels) times its row of kornia's RGB -> XYZ matrix."""
+    check_image(rgb, 3, "rgb")
+    if rgb.dtype != torch.uint8:
+        raise ValueError(f"rgb must be uint8, got {rgb.dtype}")
+    levels = torch.linspace(0, 1, 256, device=rgb.device).expand(1, 3, 1, 256)
+    basis = torch.eye(3, device=rgb.device).T[None, :, None, :]  # pixel j = the unit colour j
+    luminance = kornia.color.rgb_to_xyz(basis)[0, 1, 0, :] / D65_WHITE[1]  # (3,) the Y row
+    tables = kornia.color.rgb_to_linear_rgb(levels)[0, :, 0, :] * luminance[:, None]  # (3, 256) each level's share
+    indices = rgb.long()
+    y = tables[0][indices[:, 0]] + tables[1][indices[:, 1]] + tables[2][indices[:, 2]]  # (B, H, W)
+    f = torch.where(y > LAB_THRESHOLD, y.clamp(min=LAB_THRESHOLD).pow(1 / 3), 7.787 * y + 4 / 29)
+    return (116 * f - 16)[:, None]
+
+
 def uint8_to_l(image: torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """(3, H, W) uint8 RGB -> (1, 1, H, W) float32 L in [0, 100] on `device`: `rgb_to_lab(image / 255)[:, :1]`
-    in strips (`in_strips`)."""
+    """(3, H, W) uint8 RGB -> (1, 1, H, W) float32 L in [0, 100] on `device`: `uint8_lightness` in strips
+    (`in_strips`)."""
     if image.ndim != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
         raise ValueError(f"image must be (3, H, W) uint8, got {tuple(image.shape)} {image.dtype}")
-    return in_strips(lambda rgb: rgb_to_lab(rgb.to(device, torch.float32) / 255)[:, :1], image[None])
+    return in_strips(lambda rgb: uint8_lightness(rgb.to(device)), image[None])
 
 
 def ab_to_uint8(l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:

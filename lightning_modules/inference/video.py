@@ -29,7 +29,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from pseudocolor.datamodules.color_space import ab_to_rgb, in_strips, resize_ab, rgb_to_lab, to_uint8_nearest
+from pseudocolor.datamodules.color_space import ab_to_rgb, in_strips, resize_ab, to_uint8_nearest, uint8_lightness
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.optical_flow import (
     FlowSettings,
@@ -207,7 +207,7 @@ class VideoColorizer:
                 raise ValueError(f"frames must be (3, H, W) uint8 of one size, got {tuple(frame.shape)} {frame.dtype}")
         device = self.colorizer.device
         rgb = torch.stack(list(frames)).to(device)
-        l = in_strips(lambda part: rgb_to_lab(part.float() / 255)[:, :1], rgb)
+        l = in_strips(uint8_lightness, rgb)
         del rgb
         ab = self.small_ab(self.colorizer.network_l(l))
         coloured = in_strips(

@@ -11,6 +11,7 @@ from pseudocolor.datamodules.color_space import (
     rgb_to_lab,
     to_uint8,
     to_uint8_nearest,
+    uint8_lightness,
     uint8_to_l,
 )
 
@@ -120,3 +121,18 @@ def test_nearest_rounding_keeps_dark_colours_from_jumping_in_ab():
 def test_nearest_rounding_rejects_wrong_shapes():
     with pytest.raises(ValueError, match="lab must have shape"):
         to_uint8_nearest(torch.rand(1, 3, 4, 4), torch.rand(1, 2, 4, 4))
+
+
+def test_lightness_of_every_8_bit_colour_is_kornias():
+    levels = torch.arange(256, dtype=torch.uint8)
+    every = torch.stack(torch.meshgrid(levels, levels, levels, indexing="ij")).reshape(1, 3, 256, 65536)
+
+    fast = uint8_lightness(every)
+
+    assert fast.shape == (1, 1, 256, 65536)
+    assert (fast - rgb_to_lab(every.float() / 255)[:, :1]).abs().max() < 3e-5
+
+
+def test_lightness_needs_8_bit_rgb():
+    with pytest.raises(ValueError, match="must be uint8"):
+        uint8_lightness(torch.rand(1, 3, 4, 4))
