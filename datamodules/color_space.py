@@ -64,6 +64,14 @@ def to_uint8(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb * 255).round().clamp(0, 255).to(torch.uint8)
 
 
+def _xyz_over_white(device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
+    """(3, 3) kornia's linear RGB -> XYZ matrix, each row divided by the white point's value: linear RGB -> X / Xn,
+    Y / Yn, Z / Zn, the quantities the Lab formula takes."""
+    basis = torch.eye(3, device=device, dtype=dtype).T[None, :, None, :]  # pixel j = the unit colour j
+    white = torch.tensor(D65_WHITE, device=device, dtype=dtype)
+    return kornia.color.rgb_to_xyz(basis)[0, :, 0, :] / white[:, None]
+
+
 def to_uint8_nearest(rgb: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) RGB in [0, 1] and the (B, 3, H, W) Lab it shows -> (B, 3, H, W) uint8 RGB: per pixel, of the 8
     colours whose channels are `rgb`'s rounded down or up, the one whose Lab is nearest `rgb`'s (Euclidean, each
@@ -84,9 +92,7 @@ def to_uint8_nearest(rgb: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
     cube = f > LAB_EDGE
     xyz = torch.where(cube, f * f * f, (f - 4 / 29) / 7.787)
     f_slope = torch.where(cube, 1 / (3 * f * f), 7.787)
-    white = torch.tensor(D65_WHITE, device=rgb.device, dtype=rgb.dtype)
-    basis = torch.eye(3, device=rgb.device, dtype=rgb.dtype).T[None, :, None, :]  # pixel j = the unit colour j
-    to_xyz = kornia.color.rgb_to_xyz(basis)[0, :, 0, :] / white[:, None]  # (3, 3): linear RGB -> XYZ / white
+    to_xyz = _xyz_over_white(rgb.device, rgb.dtype)
     linear = torch.einsum("ck,bkhw->bchw", torch.linalg.inv(to_xyz), xyz).clamp(min=0)  # < 0 only out of gamut
     # d linear / d level: 1 / 12.92 on sRGB's linear segment, else 2.4 linear / (sRGB + 0.055); per level: / 255
     slope = torch.where(rgb > SRGB_THRESHOLD, 2.4 * linear / (rgb + 0.055), 1 / 12.92) / 255
@@ -96,8 +102,9 @@ def to_uint8_nearest(rgb: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
         columns.append(torch.stack([116 * dfy, 500 * (dfx - dfy), 200 * (dfy - dfz)], dim=1))
     # |sum_c d_c column_c|^2 for the 8 corners d (levels, down or up per channel) =
     # sum_c d_c^2 |column_c|^2 + 2 sum_{c < e} d_c d_e column_c . column_e
-    low = (rgb * 255).floor().clamp(0, 254)
-    down = low - rgb * 255  # (B, 3, H, W) in (-1, 0]
+    levels = rgb * 255
+    low = levels.floor().clamp(0, 254)
+    down = low - levels  # (B, 3, H, W) in (-1, 0]
     d = torch.stack([down, down + 1])  # (2, B, 3, H, W): rounding down / up
     single = [d[:, :, c] * d[:, :, c] * (columns[c] * columns[c]).sum(dim=1) for c in range(3)]  # (2, B, H, W) each
     pair = {(c, e): 2 * (columns[c] * columns[e]).sum(dim=1) for c, e in ((0, 1), (0, 2), (1, 2))}  # (B, H, W)
@@ -166,8 +173,7 @@ def uint8_lightness(rgb: torch.Tensor) -> torch.Tensor:
     if rgb.dtype != torch.uint8:
         raise ValueError(f"rgb must be uint8, got {rgb.dtype}")
     levels = torch.linspace(0, 1, 256, device=rgb.device).expand(1, 3, 1, 256)
-    basis = torch.eye(3, device=rgb.device).T[None, :, None, :]  # pixel j = the unit colour j
-    luminance = kornia.color.rgb_to_xyz(basis)[0, 1, 0, :] / D65_WHITE[1]  # (3,) the Y row
+    luminance = _xyz_over_white(rgb.device, torch.float32)[1]  # (3,) the Y row
     tables = kornia.color.rgb_to_linear_rgb(levels)[0, :, 0, :] * luminance[:, None]  # (3, 256) each level's share
     indices = rgb.long()
     y = tables[0][indices[:, 0]] + tables[1][indices[:, 1]] + tables[2][indices[:, 2]]  # (B, H, W)
