@@ -39,6 +39,9 @@ class ColorizationDataModule(LightningDataModule):
     Args:
         batch_size: images per batch per device.
         crop_size: side of the random training crops.
+        crop_min_scale: the smallest fraction of a photo's area a training crop covers (torchvision's
+            RandomResizedCrop `scale`). Small crops are enlarged to `crop_size`, so a larger value keeps the
+            training inputs as sharp as the photos.
         eval_size: side of the validation/test center crops.
         num_workers: loader processes; None picks `default_num_workers()`.
         skip_grey: leave grey photos out of training (they teach desaturated colours).
@@ -56,6 +59,7 @@ class ColorizationDataModule(LightningDataModule):
         self,
         batch_size: int = 32,
         crop_size: int = 176,
+        crop_min_scale: float = 0.35,
         eval_size: int = 256,
         num_workers: int | None = None,
         skip_grey: bool = True,
@@ -68,6 +72,9 @@ class ColorizationDataModule(LightningDataModule):
             raise PseudocolorError(f"jpeg_decode must be one of {JPEG_DECODE_MODES}, got {jpeg_decode!r}")
         self.batch_size = batch_size
         self.crop_size = crop_size
+        if not 0 < crop_min_scale <= 1:
+            raise PseudocolorError(f"crop_min_scale must be in (0, 1], got {crop_min_scale}")
+        self.crop_min_scale = crop_min_scale
         self.eval_size = eval_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.skip_grey = skip_grey
@@ -113,7 +120,9 @@ class ColorizationDataModule(LightningDataModule):
 
     def _transform(self, train: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         if train:
-            return train_transform(self.crop_size) if self.augment else eval_transform(self.crop_size)
+            return (
+                train_transform(self.crop_size, self.crop_min_scale) if self.augment else eval_transform(self.crop_size)
+            )
         return eval_transform(self.eval_size)
 
     def decodes_jpegs_on_device(self) -> bool:

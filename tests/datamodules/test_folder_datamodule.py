@@ -1,9 +1,10 @@
 import pytest
+import torch
 
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.folder_datamodule import FolderDataModule
 from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
-from tests.conftest import write_photo
+from tests.conftest import colourful_array, write_photo
 
 
 def test_default_is_the_bundled_sample_photos():
@@ -56,3 +57,26 @@ def test_empty_folder_and_bad_fraction_are_clear_errors(tmp_path):
 def test_prior_samples_are_ab_maps():
     ab = next(FolderDataModule(num_workers=0).ab_samples(4))
     assert ab.shape == (4, 2, 64, 64)
+
+
+def test_crop_min_scale_bounds_how_much_training_crops_are_enlarged(tmp_path):
+    photo = torch.from_numpy(colourful_array(48, 48, seed=3)).permute(2, 0, 1)
+    write_photo(tmp_path / "train" / "a.png", 48, 48, seed=3)
+    write_photo(tmp_path / "val" / "b.png", 48, 48)
+
+    def first_crop(crop_min_scale: float) -> torch.Tensor:
+        datamodule = FolderDataModule(
+            str(tmp_path / "train"),
+            val_root=str(tmp_path / "val"),
+            crop_size=48,
+            crop_min_scale=crop_min_scale,
+            num_workers=0,
+            batch_size=1,
+        )
+        return next(iter(datamodule.train_dataloader()))["image"][0]
+
+    torch.manual_seed(0)
+    assert all(torch.equal(first_crop(1.0), photo) for _ in range(5))  # the whole photo, never enlarged
+    assert not all(torch.equal(first_crop(0.2), photo) for _ in range(5))
+    with pytest.raises(PseudocolorError, match="crop_min_scale"):
+        FolderDataModule(str(tmp_path / "train"), crop_min_scale=0.0)
