@@ -22,6 +22,8 @@ def test_a_few_steps_from_the_shipped_model_write_loadable_weights(tmp_path):
         str(tmp_path / "out"),
         "--init-weights",
         "pretrained",
+        "--width",
+        str(load_spec("pretrained").network.config()["width_multiplier"]),
         "--max-steps",
         "3",
         "--batch-size",
