@@ -11,7 +11,7 @@ from pseudocolor.datamodules.color_space import rgb_to_lab
 from pseudocolor.datamodules.decoding import decode_image
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
-from pseudocolor.lightning_modules.propagation import conjugate_gradients
+from pseudocolor.lightning_modules.propagation import conjugate_gradients, fusion
 from pseudocolor.lightning_modules.propagation.fusion import feather_blend, fuse_regions, grow_mask, poisson_blend
 
 EXACT = {"tol": 1e-11, "max_iter": 500}
@@ -262,6 +262,18 @@ def test_multigrid_solve_converges_in_few_steps(band, monkeypatch):
     background, region = _smooth_field(256, 256, 0.3, torch.float32), _smooth_field(256, 256, 1.7, torch.float32) + 20
     poisson_blend(background, region, mask, band=band, tol=1e-4)
     assert len(steps) == 1 and 0 < steps[0] <= 5
+
+
+def test_the_coarsest_grid_is_solved_exactly():
+    """A small coarsest grid's V-cycle is the exact inverse of its masked Laplacian (its dense Cholesky inverse), not
+    an approximation by Jacobi sweeps; with no known pixel (singular) it falls back to the sweeps."""
+    inside = torch.ones(6, 7, dtype=torch.bool)
+    inside[0, :3] = inside[5, 4:] = inside[2:4, 0] = False  # known pixels on three sides, one unknown island
+    level = fusion._Level(inside, torch.float64)
+    assert level.coarser is None and level.inverse is not None
+    r = torch.randn(3, 6, 7, dtype=torch.float64) * inside
+    torch.testing.assert_close(level.apply(level.v_cycle(r)), r, atol=1e-10, rtol=0)
+    assert fusion._Level(torch.ones(6, 7, dtype=torch.bool), torch.float64).inverse is None
 
 
 # ---------------------------------------------------------------- the fast default solve against an exact one
