@@ -6,7 +6,10 @@ colorization": match the features of a colorization network). It works on the gr
 cell per CELL x CELL pixels of the working-size target:
 
 1. every cell gets a descriptor: lightness mean, spread and gradient magnitude over windows of a few sizes (the
-   reference's remapped) plus the colorizer's own L2-normalised features;
+   reference's remapped) plus the colorizer's own L2-normalised features. A reference smaller than the working
+   size is enlarged to it: the target's L is blurred as much for the lightness statistics, and the network sees
+   both pictures at the reference's own scale (its features enlarged onto the grid), which costs less than
+   seeing both at the working size;
 2. each target cell takes the ab of its k nearest usable reference cells, weighted by match distance;
 3. the transferred colour gets a variance: a floor, plus how much the k neighbours' colours disagree, plus the
    squared match distance times how varied the reference's colours are (a poor match into a one-colour reference
@@ -180,14 +183,18 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def _as_blurred_as_reference(
-    target_l: torch.Tensor, reference_size: tuple[int, int], working_size: tuple[int, int]
-) -> torch.Tensor:
-    """(B, 1, H, W) target L -> the same, through the detail loss the reference suffers when enlarged from
-    `reference_size` to `working_size` (unchanged when the reference is shrunk), so fine texture compares alike."""
-    if reference_size[0] * reference_size[1] >= working_size[0] * working_size[1]:
+def _reference_scale(reference_size: tuple[int, int], working_size: tuple[int, int]) -> float:
+    """How much the reference is shrunk against `working_size`: sqrt of its area over the working area, at most 1
+    (1: the reference is not enlarged to work on)."""
+    return min(1.0, math.sqrt(reference_size[0] * reference_size[1] / (working_size[0] * working_size[1])))
+
+
+def _as_blurred_as_reference(target_l: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, 1, H, W) target L -> the same, through the detail loss of a picture shrunk by `scale` <= 1 and enlarged
+    back (unchanged at 1), the loss a reference enlarged to the working size suffers, so fine texture compares
+    alike."""
+    if scale >= 1:
         return target_l
-    scale = math.sqrt(reference_size[0] * reference_size[1] / (working_size[0] * working_size[1]))
     small = tuple(max(1, round(side * scale)) for side in target_l.shape[-2:])
     return _resize(_resize(target_l, small), tuple(target_l.shape[-2:]))
 
@@ -228,6 +235,17 @@ def _network_features(network: nn.Module, l: torch.Tensor) -> torch.Tensor:
     height, width = l.shape[-2:]
     padded = F.pad(l, (0, -width % NETWORK_MULTIPLE, 0, -height % NETWORK_MULTIPLE), mode="replicate")
     return network.forward_features(normalize_l(padded))[..., : height // CELL, : width // CELL].float()
+
+
+def _network_features_at(network: nn.Module, l: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, 1, H, W) L in [0, 100] -> (B, C, H / CELL, W / CELL) the network's features of L shrunk by `scale` <= 1
+    (sides rounded to multiples of CELL), bilinearly enlarged back onto L's cell grid: what the network sees in
+    a picture shown at that scale, for a fraction scale^2 of the cost."""
+    grid = (l.shape[-2] // CELL, l.shape[-1] // CELL)
+    small = tuple(max(1, round(side * scale)) * CELL for side in grid)
+    if small == tuple(side * CELL for side in grid):
+        return _network_features(network, l)
+    return _resize(_network_features(network, _resize(l, small)), grid)
 
 
 def _unit(features: torch.Tensor) -> torch.Tensor:
@@ -438,17 +456,18 @@ def transfer_ab(
 
     with _timed(timings, "reference"):
         size = _reference_size(tuple(reference_lab.shape[-2:]), tuple(target_l.shape[-2:]))
+        scale = _reference_scale(tuple(reference_lab.shape[-2:]), size)
         lab, valid, usable, reference_ab = _reference_cells(reference_lab, reference_valid, size, settings.min_valid)
         if not usable.any():
             return TransferResult(auto_ab, torch.zeros_like(auto_ab[:, :1]), auto_ab, timings)
-        if network is not None:
-            raw_reference_features = _network_features(network, lab[:, :1])
+        if network is not None:  # seen at the reference's own scale: enlarging it adds no detail
+            raw_reference_features = _network_features_at(network, lab[:, :1], scale)
             reference_features = _unit(raw_reference_features).flatten(2)[0].T[usable]
 
-    blurred_l = _as_blurred_as_reference(target_l, tuple(reference_lab.shape[-2:]), size)
-    if network is not None and (target_features is None or blurred_l is not target_l):
-        with _timed(timings, "target network"):  # the features of what is matched, computed once
-            target_features = _network_features(network, blurred_l)
+    blurred_l = _as_blurred_as_reference(target_l, scale)
+    if network is not None and (target_features is None or scale < 1):
+        with _timed(timings, "target network"):  # the target as the network sees the reference, computed once
+            target_features = _network_features_at(network, target_l, scale)
 
     with _timed(timings, "descriptors"):
         target_descriptors, reference_descriptors = _lightness_pair(blurred_l, lab[:, :1], valid, settings)
