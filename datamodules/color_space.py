@@ -38,11 +38,22 @@ def lab_to_rgb(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
     Colours outside the sRGB gamut at their L lose chroma (ab scaled towards grey, the largest in-gamut
     scale found by `steps` bisections) instead of being clipped per channel, which would change L.
     """
+    return _fit_to_gamut(lab, steps)[0]
+
+
+def fit_to_gamut(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
+    """(B, 3, H, W) Lab -> the same with the chroma `lab_to_rgb` takes off colours outside the sRGB gamut taken off:
+    the Lab of the picture `lab_to_rgb` shows (to float rounding), without converting that picture back."""
+    return _fit_to_gamut(lab, steps)[1]
+
+
+def _fit_to_gamut(lab: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3, H, W) Lab -> (RGB in [0, 1], Lab) of the colours with their out-of-gamut chroma taken off."""
     check_image(lab, 3, "lab")
     rgb = kornia.color.lab_to_rgb(lab, clip=False)
     outside = ((rgb < 0) | (rgb > 1)).any(dim=1)  # (B, H, W)
     if not outside.any():
-        return rgb
+        return rgb, lab
     pixels = lab.permute(0, 2, 3, 1)[outside]  # (N, 3)
     low, high = pixels.new_zeros(len(pixels), 1), pixels.new_ones(len(pixels), 1)
 
@@ -56,7 +67,9 @@ def lab_to_rgb(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
         inside = ((candidate >= 0) & (candidate <= 1)).all(dim=1, keepdim=True)
         low, high = torch.where(inside, middle, low), torch.where(inside, high, middle)
     rgb.permute(0, 2, 3, 1)[outside] = to_rgb(low)  # written through the view: no copy of the whole picture
-    return rgb.clamp_(0, 1)
+    fitted = lab.clone()
+    fitted.permute(0, 2, 3, 1)[outside] = torch.cat([pixels[:, :1], pixels[:, 1:] * low], dim=1)
+    return rgb.clamp_(0, 1), fitted
 
 
 def to_uint8(rgb: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pseudocolor.datamodules.color_space import ab_to_rgb, in_strips, resize_ab, rgb_to_lab
+from pseudocolor.datamodules.color_space import ab_to_rgb, compose_lab, fit_to_gamut, in_strips, resize_ab, rgb_to_lab
 from pseudocolor.datamodules.errors import PseudocolorError
 from pseudocolor.lightning_modules.guided.exemplar_transfer import transfer_ab
 from pseudocolor.lightning_modules.guided.hints import encode_point_hints, global_hint_from_ab, scale_points
@@ -205,7 +205,7 @@ def colorize_with_regions(
         )
     parts = small_ab.shape[0]
     ab = in_strips(
-        lambda l, ab: rgb_to_lab(ab_to_rgb(l, ab))[:, 1:], l.expand(parts, -1, -1, -1), resize_ab(small_ab, size)
+        lambda l, ab: fit_to_gamut(compose_lab(l, ab))[:, 1:], l.expand(parts, -1, -1, -1), resize_ab(small_ab, size)
     )
     fused = fuse_regions(ab[0], list(zip(ab[1:], masks)), blend, edge_width)
     return in_strips(ab_to_rgb, l, fused[None])[0]

@@ -5,6 +5,7 @@ import torch
 from pseudocolor.datamodules.color_space import (
     ab_to_rgb,
     ab_to_uint8,
+    fit_to_gamut,
     in_strips,
     lab_to_rgb,
     resize_ab,
@@ -44,6 +45,14 @@ def test_only_chroma_is_reduced_and_hue_is_kept():
     assert (fitted_chroma <= chroma + 0.05).all()
     cosine = (lab[:, 1:] * fitted[:, 1:]).sum(dim=1) / (chroma * fitted_chroma).clamp_min(1e-6)
     assert cosine[fitted_chroma > 5].min() > 0.999
+
+
+def test_fit_to_gamut_gives_the_lab_of_what_lab_to_rgb_shows():
+    lab = random_lab(seed=3)
+    fitted = fit_to_gamut(lab)
+    torch.testing.assert_close(fitted, rgb_to_lab(lab_to_rgb(lab)), atol=0.02, rtol=0)
+    torch.testing.assert_close(lab_to_rgb(fitted), lab_to_rgb(lab), atol=1e-4, rtol=0)
+    assert (fitted[:, 1:] != lab[:, 1:]).any()  # the random colours include out-of-gamut ones
 
 
 def test_rejects_wrong_shape():
