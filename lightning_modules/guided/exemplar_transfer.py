@@ -6,10 +6,9 @@ colorization": match the features of a colorization network). It works on the gr
 cell per CELL x CELL pixels of the working-size target:
 
 1. every cell gets a descriptor: lightness mean, spread and gradient magnitude over windows of a few sizes (the
-   reference's remapped) plus the colorizer's own L2-normalised features. A reference smaller than the working
-   size is enlarged to it: the target's L is blurred as much for the lightness statistics, and the network sees
-   both pictures at the reference's own scale (its features enlarged onto the grid), which costs less than
-   seeing both at the working size;
+   reference's remapped) plus the colorizer's own L2-normalised features. A reference smaller than the target (in
+   area) is not enlarged: the target is shrunk to the reference's scale and matched there, so both show as much
+   detail, and the colours found are enlarged back onto the target's grid (cheaper than enlarging the reference);
 2. each target cell takes the ab of its k nearest usable reference cells, weighted by match distance;
 3. the transferred colour gets a variance: a floor, plus how much the k neighbours' colours disagree, plus the
    squared match distance times how varied the reference's colours are (a poor match into a one-colour reference
@@ -105,7 +104,7 @@ class TransferSettings:
     tolerance: float = 1e-4
     min_valid: float = 0.5
     max_lightness_ratio: float = 4.0
-    chunk: int = 1024
+    chunk: int = 512
     calibration_radius: int = 4
     calibration_queries: int = 128
     calibration_ratio: float = 1.0
@@ -124,7 +123,8 @@ class TransferResult:
         confidence: (B, 1, h, w) in [0, 1], the reference's share of each cell's colour.
         auto_ab: (B, 2, h, w) the automatic colours that were the fallback.
         timings: milliseconds per stage: "target network" (the target's features, only with a network: one call
-            whether or not auto_ab is given), "reference", "descriptors", "matching", "spreading".
+            at the scale it is matched at, and one more at full size when auto_ab is not given and the target is
+            matched shrunk), "reference", "descriptors", "calibration", "matching", "spreading".
     """
 
     ab: torch.Tensor
@@ -184,19 +184,16 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _reference_scale(reference_size: tuple[int, int], working_size: tuple[int, int]) -> float:
-    """How much the reference is shrunk against `working_size`: sqrt of its area over the working area, at most 1
-    (1: the reference is not enlarged to work on)."""
+    """sqrt of the reference's area over the working area, at most 1: the scale at which a reference smaller than the
+    working size is matched (1: at the working size)."""
     return min(1.0, math.sqrt(reference_size[0] * reference_size[1] / (working_size[0] * working_size[1])))
 
 
-def _as_blurred_as_reference(target_l: torch.Tensor, scale: float) -> torch.Tensor:
-    """(B, 1, H, W) target L -> the same, through the detail loss of a picture shrunk by `scale` <= 1 and enlarged
-    back (unchanged at 1), the loss a reference enlarged to the working size suffers, so fine texture compares
-    alike."""
-    if scale >= 1:
-        return target_l
-    small = tuple(max(1, round(side * scale)) for side in target_l.shape[-2:])
-    return _resize(_resize(target_l, small), tuple(target_l.shape[-2:]))
+def _shrunk(l: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, 1, H, W) L -> the same shrunk by `scale` <= 1, sides rounded to multiples of CELL (`l` itself when that
+    leaves its size)."""
+    size = tuple(max(1, round(side / CELL * scale)) * CELL for side in l.shape[-2:])
+    return _resize(l, size)
 
 
 def _lightness_moments(l: torch.Tensor) -> torch.Tensor:
@@ -235,17 +232,6 @@ def _network_features(network: nn.Module, l: torch.Tensor) -> torch.Tensor:
     height, width = l.shape[-2:]
     padded = F.pad(l, (0, -width % NETWORK_MULTIPLE, 0, -height % NETWORK_MULTIPLE), mode="replicate")
     return network.forward_features(normalize_l(padded))[..., : height // CELL, : width // CELL].float()
-
-
-def _network_features_at(network: nn.Module, l: torch.Tensor, scale: float) -> torch.Tensor:
-    """(B, 1, H, W) L in [0, 100] -> (B, C, H / CELL, W / CELL) the network's features of L shrunk by `scale` <= 1
-    (sides rounded to multiples of CELL), bilinearly enlarged back onto L's cell grid: what the network sees in
-    a picture shown at that scale, for a fraction scale^2 of the cost."""
-    grid = (l.shape[-2] // CELL, l.shape[-1] // CELL)
-    small = tuple(max(1, round(side * scale)) * CELL for side in grid)
-    if small == tuple(side * CELL for side in grid):
-        return _network_features(network, l)
-    return _resize(_network_features(network, _resize(l, small)), grid)
 
 
 def _unit(features: torch.Tensor) -> torch.Tensor:
@@ -359,25 +345,31 @@ def _with_positions(
     return torch.cat([target, target_yx], dim=2), torch.cat([reference, reference_yx], dim=2)
 
 
+def _calibration_queries(count: int, settings: TransferSettings, device: torch.device) -> torch.Tensor:
+    """The (n,) indices, among `count` usable reference cells, of the calibration_queries cells spread evenly over
+    them that the reliability calibration matches."""
+    queries = torch.linspace(0, count - 1, min(settings.calibration_queries, count), device=device)
+    return queries.round().long().unique()
+
+
 def _reliability(
     reference: torch.Tensor,
     reference_ab: torch.Tensor,
-    reference_auto_ab: torch.Tensor,
+    queries: torch.Tensor,
+    query_auto_ab: torch.Tensor,
     cell_yx: torch.Tensor,
     settings: TransferSettings,
 ) -> torch.Tensor:
     """How much better than the network transfer colours the reference's own cells, each matched to the rest.
 
-    (B, M, D) reference descriptors, (M, 2) their true ab, (M, 2) the network's ab for them, (M, 2) cell positions
-    -> (B,) factor on the automatic colour's variance: (automatic error / transfer error) / calibration_ratio,
-    clamped to calibration_range, to the calibration_power. Cells within calibration_radius cells of the query are
-    left out of its matches (their windows overlap it)."""
+    (B, M, D) reference descriptors, (M, 2) their true ab, the (n,) `_calibration_queries` and (n, 2) the network's
+    ab for those cells, (M, 2) cell positions -> (B,) factor on the automatic colour's variance: (automatic error /
+    transfer error) / calibration_ratio, clamped to calibration_range, to the calibration_power. Cells within
+    calibration_radius cells of the query are left out of its matches (their windows overlap it)."""
     count = reference.shape[1]
-    queries = torch.linspace(0, count - 1, min(settings.calibration_queries, count), device=reference.device)
-    queries = queries.round().long().unique()
     near = (cell_yx[queries, None] - cell_yx[None]).abs().amax(dim=-1) <= settings.calibration_radius
     truth = reference_ab[queries]
-    auto_error = (reference_auto_ab[queries] - truth).square().sum(dim=1).mean()
+    auto_error = (query_auto_ab - truth).square().sum(dim=1).mean()
     factors = []
     for descriptors in reference:
         squared = torch.addmm(descriptors.square().sum(dim=1), descriptors[queries], descriptors.T, alpha=-2)
@@ -455,25 +447,25 @@ def transfer_ab(
     auto_ab = auto_ab.float()
 
     with _timed(timings, "reference"):
-        size = _reference_size(tuple(reference_lab.shape[-2:]), tuple(target_l.shape[-2:]))
-        scale = _reference_scale(tuple(reference_lab.shape[-2:]), size)
+        scale = _reference_scale(tuple(reference_lab.shape[-2:]), tuple(target_l.shape[-2:]))
+        match_l = _shrunk(target_l, scale)  # a smaller reference is not enlarged: the target is matched at its scale
+        size = _reference_size(tuple(reference_lab.shape[-2:]), tuple(match_l.shape[-2:]))
         lab, valid, usable, reference_ab = _reference_cells(reference_lab, reference_valid, size, settings.min_valid)
         if not usable.any():
             return TransferResult(auto_ab, torch.zeros_like(auto_ab[:, :1]), auto_ab, timings)
-        if network is not None:  # seen at the reference's own scale: enlarging it adds no detail
-            raw_reference_features = _network_features_at(network, lab[:, :1], scale)
+        if network is not None:
+            raw_reference_features = _network_features(network, lab[:, :1])
             reference_features = _unit(raw_reference_features).flatten(2)[0].T[usable]
 
-    blurred_l = _as_blurred_as_reference(target_l, scale)
-    if network is not None and (target_features is None or scale < 1):
-        with _timed(timings, "target network"):  # the target as the network sees the reference, computed once
-            target_features = _network_features_at(network, target_l, scale)
+    if network is not None and (target_features is None or match_l is not target_l):
+        with _timed(timings, "target network"):  # the features of what is matched, computed once
+            target_features = _network_features(network, match_l)
 
     with _timed(timings, "descriptors"):
-        target_descriptors, reference_descriptors = _lightness_pair(blurred_l, lab[:, :1], valid, settings)
+        target_descriptors, reference_descriptors = _lightness_pair(match_l, lab[:, :1], valid, settings)
         if settings.position_weight > 0:
             target_descriptors, reference_descriptors = _with_positions(
-                target_descriptors, reference_descriptors, target_l, lab[:, :1], valid, settings
+                target_descriptors, reference_descriptors, match_l, lab[:, :1], valid, settings
             )
         reference_descriptors = reference_descriptors[:, usable]
         if network is not None:
@@ -485,34 +477,38 @@ def transfer_ab(
     auto_variance = torch.full((target_l.shape[0], 1), settings.auto_variance, device=auto_ab.device)
     if network is not None and settings.calibration_radius > 0:
         with _timed(timings, "calibration"):
-            logits = network.forward_head(raw_reference_features).float()
-            reference_auto_ab = annealed_mean(logits, network.ab_bins, temperature).flatten(2)[0].T[usable]
+            queries = _calibration_queries(len(reference_ab), settings, auto_ab.device)
+            query_features = raw_reference_features.flatten(2)[0].T[usable][queries]  # (n, C)
+            # the head maps each cell's features alone (a 1x1 convolution): only the queried cells are needed
+            logits = network.forward_head(query_features.T[None, :, :, None]).float()  # (1, Q, n, 1)
+            query_auto_ab = annealed_mean(logits, network.ab_bins, temperature)[0, :, :, 0].T
             grid = raw_reference_features.shape[-2:]
             rows, columns = (torch.arange(side, device=auto_ab.device) for side in grid)
             cell_yx = torch.stack(torch.meshgrid(rows, columns, indexing="ij"))
             cell_yx = cell_yx.flatten(1).T[usable]
-            auto_variance = (
-                auto_variance
-                * _reliability(reference_descriptors, reference_ab, reference_auto_ab, cell_yx, settings)[:, None]
-            )
+            reliability = _reliability(reference_descriptors, reference_ab, queries, query_auto_ab, cell_yx, settings)
+            auto_variance = auto_variance * reliability[:, None]
 
     with _timed(timings, "matching"):
-        cells = auto_ab.shape[-2:]
-        wanted = torch.ones(cells.numel(), dtype=torch.bool, device=auto_ab.device)
+        cells, match_cells = auto_ab.shape[-2:], torch.Size(side // CELL for side in match_l.shape[-2:])
+        wanted_cells = torch.ones(cells, dtype=torch.bool, device=auto_ab.device)
         if target_cells is not None:
-            wanted = target_cells.to(auto_ab.device).flatten()
+            wanted_cells = target_cells.to(auto_ab.device)
+        # the match grid's cells that touch a wanted cell of the target's grid (the same grid at scale 1)
+        wanted = F.adaptive_max_pool2d(wanted_cells[None].float(), tuple(match_cells))[0].flatten() > 0
         matches = [
             _match(t[wanted], r, reference_ab, settings) for t, r in zip(target_descriptors, reference_descriptors)
         ]
         matched_ab, spread, distance = (torch.stack(parts) for parts in zip(*matches))
         _, colour_variance = _weighted_moments(reference_ab, torch.ones_like(reference_ab[:, 0]))
-        transferred = auto_ab.flatten(2).transpose(1, 2).clone()  # (B, h w, 2); cells not matched: no difference
-        transferred[:, wanted] = matched_ab
-        transferred = transferred.transpose(1, 2).reshape(auto_ab.shape)
-        share = torch.zeros_like(auto_ab[:, 0]).flatten(1)
+        match_auto_ab = _resize(auto_ab, tuple(match_cells)).flatten(2).transpose(1, 2)  # (B, h w, 2)
+        difference = torch.zeros_like(match_auto_ab)  # cells not matched: no difference
+        difference[:, wanted] = matched_ab - match_auto_ab[:, wanted]
+        share = torch.zeros_like(match_auto_ab[..., 0])
         share[:, wanted] = _share(spread, distance, colour_variance.sum(), settings, auto_variance)
-        share = share.reshape(-1, 1, *cells)
+        difference = _resize(difference.transpose(1, 2).reshape(-1, 2, *match_cells), tuple(cells))
+        share = _resize(share.reshape(-1, 1, *match_cells), tuple(cells)) * wanted_cells
 
     with _timed(timings, "spreading"):
-        change, confidence = _spread(transferred - auto_ab, share, F.avg_pool2d(target_l, CELL), settings)
+        change, confidence = _spread(difference, share, F.avg_pool2d(target_l, CELL), settings)
     return TransferResult(auto_ab + change, confidence, auto_ab, timings)

@@ -129,6 +129,22 @@ def test_only_the_wanted_cells_are_matched():
     assert result.confidence[..., 20:].mean() > 0.8
 
 
+def test_a_smaller_reference_is_matched_at_its_own_scale():
+    """The swapped reference at half the target's size, its stripes half as wide: shrunk to the reference's scale,
+    the target shows the same stripes, so its striped half still turns red and its flat half blue, on the target's
+    own grid."""
+    x = torch.arange(WIDTH // 2)
+    target = torch.full((1, 1, HEIGHT, WIDTH), 50.0)
+    target[..., : WIDTH // 2] = 50 + 25 * ((x // 4) % 2 * 2 - 1).float()  # stripes 4 px wide
+    flat = _lab(torch.full((HEIGHT // 2, WIDTH // 4), 50.0), BLUE)
+    striped = _lab(_stripes(HEIGHT // 2, WIDTH // 4), RED)  # stripes 2 px wide
+    reference = torch.cat([flat, striped], dim=2)[None]
+    result = transfer_ab(target, reference, auto_ab=torch.zeros(1, 2, HEIGHT // CELL, WIDTH // CELL))
+    assert result.ab.shape == (1, 2, HEIGHT // CELL, WIDTH // CELL)
+    assert torch.allclose(_cell_ab(result.ab, slice(2, 14)), torch.tensor(RED), atol=8)
+    assert torch.allclose(_cell_ab(result.ab, slice(18, 30)), torch.tensor(BLUE), atol=8)
+
+
 def test_bad_shapes_name_the_argument():
     target, reference, auto_ab = _half_textured_target(), _swapped_reference(), torch.zeros(1, 2, 16, 32)
     with pytest.raises(ValueError, match="target_l"):
