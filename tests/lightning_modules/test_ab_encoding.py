@@ -85,6 +85,20 @@ def test_annealed_mean_gradcheck():
     torch.testing.assert_close(ab_encoding.annealed_mean(logits, bins).double(), decode(logits), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_annealed_mean_is_the_same_for_channels_last_logits(temperature):
+    """The decoding reads each pixel's bins side by side; contiguous and channels-last logits give one result, which
+    is contiguous (B, 2, H, W) either way."""
+    bins = ab_encoding.gamut_ab_bins()
+    logits = torch.randn(2, bins.shape[0], 5, 7, generator=torch.Generator().manual_seed(0))
+    contiguous = ab_encoding.annealed_mean(logits, bins, temperature)
+    channels_last = ab_encoding.annealed_mean(logits.contiguous(memory_format=torch.channels_last), bins, temperature)
+    reference = torch.einsum("bqhw,qc->bchw", torch.softmax(logits / temperature, dim=1), bins)
+    torch.testing.assert_close(contiguous, reference, atol=1e-4, rtol=0)
+    torch.testing.assert_close(channels_last, contiguous)
+    assert contiguous.is_contiguous() and channels_last.is_contiguous()
+
+
 def test_histogram_and_mask():
     bins = ab_encoding.gamut_ab_bins()
     ab = color_space.rgb_to_lab(random_rgb())[:, 1:]

@@ -71,3 +71,15 @@ def test_pil_orientation_is_applied(colorizer):
 def test_bad_inputs_are_named(colorizer, image, message):
     with pytest.raises((ValueError, TypeError), match=message):
         colorizer.colorize(image)
+
+
+def test_the_network_runs_in_channels_last_and_colours_as_before():
+    """Colorizer keeps its network's weights channels-last (faster convolutions on the CPU); its colours are those of
+    the same network in the default layout."""
+    colorizer = tiny_colorizer()
+    weights = [p for p in colorizer.network.parameters() if p.ndim == 4]
+    assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+    l = torch.rand(2, 1, 32, 48, generator=torch.Generator().manual_seed(0)) * 100
+    channels_last = colorizer.predict_small_ab(l)
+    colorizer.network.to(memory_format=torch.contiguous_format)
+    torch.testing.assert_close(channels_last, colorizer.predict_small_ab(l), atol=1e-4, rtol=0)
