@@ -54,7 +54,9 @@ MIN_REFERENCE_SIDE = NETWORK_MULTIPLE  # references are resized to at least this
 class TransferSettings:
     """How transfer_ab matches and fuses (defaults chosen on 40 photo-mix/val photos and the 24 bundled Kodak photos,
     region from the rest of its own photo; the calibration's on Kodak24, regions from the rest and the mirrored photo;
-    position_weight's on Kodak24 and 50 photo-mix/val photos, region from the rest: 0, 0.5, 1, 2, 4, 8 tried).
+    position_weight's on Kodak24 and 50 photo-mix/val photos, region from the rest: 0, 0.5, 1, 2, 4, 8 tried;
+    own_photo_lightness_weight's on 80 photo-mix/val photos, the 33 whose region from the rest fell more than 0.5 dB
+    below automatic colouring and 47 others: 1, 1/4, 1/8 and 0 tried).
 
     Attributes:
         neighbours: k nearest reference cells per target cell.
@@ -84,6 +86,9 @@ class TransferSettings:
         position_weight: when the reference is the target's own photo (its L matches the target's where it is
             valid), weight of the cells' positions (fractions of the picture's height and width) in the descriptor:
             a region coloured from the rest of its photo takes the colours of alike content nearby first.
+        own_photo_lightness_weight: when the reference is the target's own photo, weight of the lightness statistics
+            (against the network's features): within one photo, alike lightness and texture elsewhere is often
+            another material (a dark cat's face and a dark cloth below it), which the network's features tell apart.
         same_picture_tolerance: mean |L difference| over the reference's valid pixels under which it counts as the
             target's own photo.
     """
@@ -111,6 +116,7 @@ class TransferSettings:
     calibration_power: float = 1.0
     calibration_range: tuple[float, float] = (0.25, 4.0)
     position_weight: float = 4.0
+    own_photo_lightness_weight: float = 0.125
     same_picture_tolerance: float = 1.0
 
 
@@ -313,7 +319,7 @@ def _lightness_pair(
     return target.flatten(2).transpose(1, 2), reference.flatten(2).transpose(1, 2)
 
 
-def _with_positions(
+def _for_own_photo(
     target: torch.Tensor,
     reference: torch.Tensor,
     target_l: torch.Tensor,
@@ -321,10 +327,11 @@ def _with_positions(
     valid: torch.Tensor,
     settings: TransferSettings,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, N, D) target and (B, M_all, D) reference descriptors -> both with each cell's position appended (its
-    centre as a fraction of the picture's height and width, times position_weight) for the targets whose L is the
+    """(B, N, D) target and (B, M_all, D) reference lightness descriptors -> both, for the targets whose L is the
     reference's where the reference is valid, i.e. the reference is their own photo (e.g. with a region cut away),
-    compared on the target's grid; zeros for the others, which leaves their distances unchanged.
+    compared on the target's grid: times own_photo_lightness_weight, with each cell's position appended (its centre
+    as a fraction of the picture's height and width, times position_weight); unchanged for the others, with zeros
+    appended, which leaves their distances as they were.
 
     target_l (B, 1, H, W) and reference_l (1, 1, h, w) in [0, 100], valid (1, 1, h, w) in [0, 1]."""
     size = tuple(target_l.shape[-2:])
@@ -342,7 +349,8 @@ def _with_positions(
 
     target_yx = same[:, None, None] * positions(size[0] // CELL, size[1] // CELL)
     reference_yx = same[:, None, None] * positions(reference_l.shape[-2] // CELL, reference_l.shape[-1] // CELL)
-    return torch.cat([target, target_yx], dim=2), torch.cat([reference, reference_yx], dim=2)
+    lightness = (1 - same * (1 - settings.own_photo_lightness_weight))[:, None, None]
+    return torch.cat([target * lightness, target_yx], dim=2), torch.cat([reference * lightness, reference_yx], dim=2)
 
 
 def _calibration_queries(count: int, settings: TransferSettings, device: torch.device) -> torch.Tensor:
@@ -463,10 +471,9 @@ def transfer_ab(
 
     with _timed(timings, "descriptors"):
         target_descriptors, reference_descriptors = _lightness_pair(match_l, lab[:, :1], valid, settings)
-        if settings.position_weight > 0:
-            target_descriptors, reference_descriptors = _with_positions(
-                target_descriptors, reference_descriptors, match_l, lab[:, :1], valid, settings
-            )
+        target_descriptors, reference_descriptors = _for_own_photo(
+            target_descriptors, reference_descriptors, match_l, lab[:, :1], valid, settings
+        )
         reference_descriptors = reference_descriptors[:, usable]
         if network is not None:
             target_features = _unit(target_features).flatten(2).transpose(1, 2)

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from pseudocolor.datamodules.color_space import ab_to_rgb, rgb_to_lab, to_uint8
 from pseudocolor.datamodules.decoding import decode_image
 from pseudocolor.datamodules.sample_photos import SAMPLES_DIR
+from pseudocolor.lightning_modules.guided import exemplar_transfer
 from pseudocolor.lightning_modules.guided.exemplar_transfer import CELL, transfer_ab
 from pseudocolor.lightning_modules.inference.colorizer import Colorizer
 from pseudocolor.lightning_modules.inference.prediction import predict_ab
@@ -207,3 +208,25 @@ def test_a_region_coloured_from_the_rest_of_its_own_photo_takes_the_colours_near
     other[:, 0] = 70.0  # the same colours under other lightness: not the target's photo
     top, bottom = _halves_of_region(other, valid)
     assert torch.allclose(top, bottom, atol=1.0), (top, bottom)
+
+
+def test_own_photo_lightness_statistics_weigh_less_and_positions_join():
+    """For a target whose reference is its own photo, the lightness statistics are scaled by
+    own_photo_lightness_weight and the cells' positions appended; for a target of another photo the descriptors are
+    as they were, with zero positions."""
+    settings = exemplar_transfer.TransferSettings()
+    own = _half_textured_target()
+    other = own.flip(-1)  # another photo: its L differs from the reference's where the reference is valid
+    target = torch.randn(2, 32 * 16, 9, generator=torch.Generator().manual_seed(0))
+    reference = torch.randn(2, 32 * 16, 9, generator=torch.Generator().manual_seed(1))
+    valid = torch.ones(1, 1, HEIGHT, WIDTH)
+    weighted_target, weighted_reference = exemplar_transfer._for_own_photo(
+        target, reference, torch.cat([own, other]), own, valid, settings
+    )
+    weight = settings.own_photo_lightness_weight
+    assert 0 < weight < 1
+    torch.testing.assert_close(weighted_target[0, :, :9], target[0] * weight)
+    torch.testing.assert_close(weighted_reference[0, :, :9], reference[0] * weight)
+    assert weighted_target[0, :, 9:].abs().amax() > 0  # positions
+    torch.testing.assert_close(weighted_target[1], torch.cat([target[1], torch.zeros(32 * 16, 2)], dim=1))
+    torch.testing.assert_close(weighted_reference[1], torch.cat([reference[1], torch.zeros(32 * 16, 2)], dim=1))
