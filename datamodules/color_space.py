@@ -38,17 +38,18 @@ def lab_to_rgb(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
     Colours outside the sRGB gamut at their L lose chroma (ab scaled towards grey, the largest in-gamut
     scale found by `steps` bisections) instead of being clipped per channel, which would change L.
     """
-    return _fit_to_gamut(lab, steps)[0]
+    return _fit_to_gamut(lab, steps, with_lab=False)[0]
 
 
 def fit_to_gamut(lab: torch.Tensor, steps: int = GAMUT_STEPS) -> torch.Tensor:
     """(B, 3, H, W) Lab -> the same with the chroma `lab_to_rgb` takes off colours outside the sRGB gamut taken off:
     the Lab of the picture `lab_to_rgb` shows (to float rounding), without converting that picture back."""
-    return _fit_to_gamut(lab, steps)[1]
+    return _fit_to_gamut(lab, steps, with_lab=True)[1]
 
 
-def _fit_to_gamut(lab: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 3, H, W) Lab -> (RGB in [0, 1], Lab) of the colours with their out-of-gamut chroma taken off."""
+def _fit_to_gamut(lab: torch.Tensor, steps: int, with_lab: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, 3, H, W) Lab -> (RGB in [0, 1], and when `with_lab` the Lab) of the colours with their out-of-gamut chroma
+    taken off."""
     check_image(lab, 3, "lab")
     rgb = kornia.color.lab_to_rgb(lab, clip=False)
     outside = ((rgb < 0) | (rgb > 1)).any(dim=1)  # (B, H, W)
@@ -67,8 +68,10 @@ def _fit_to_gamut(lab: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Te
         inside = ((candidate >= 0) & (candidate <= 1)).all(dim=1, keepdim=True)
         low, high = torch.where(inside, middle, low), torch.where(inside, high, middle)
     rgb.permute(0, 2, 3, 1)[outside] = to_rgb(low)  # written through the view: no copy of the whole picture
-    fitted = lab.clone()
-    fitted.permute(0, 2, 3, 1)[outside] = torch.cat([pixels[:, :1], pixels[:, 1:] * low], dim=1)
+    fitted = None
+    if with_lab:
+        fitted = lab.clone()
+        fitted.permute(0, 2, 3, 1)[outside] = torch.cat([pixels[:, :1], pixels[:, 1:] * low], dim=1)
     return rgb.clamp_(0, 1), fitted
 
 
