@@ -428,7 +428,8 @@ def transfer_ab(
 
     Args:
         target_l: (B, 1, H, W) L in [0, 100] at the network's working size; H, W multiples of CELL.
-        reference_lab: (1, 3, h, w) Lab of the reference picture, any size (resized to the target's area).
+        reference_lab: (1, 3, h, w) Lab of the reference picture, any size (resized to the target's area, or, when
+            smaller than the target, matched at its own scale against the target shrunk to it).
         reference_valid: optional (h, w) bool, the reference pixels that may give colour; others never do.
         auto_ab: optional (B, 2, H / CELL, W / CELL) automatic ab, the fallback. Without it the network predicts it
             from the features the matching uses anyway: pass the network and no auto_ab to pay for one network call.
