@@ -1,7 +1,7 @@
 """Colour differences in CIE Lab: CIEDE2000 and the AuC of the cumulative ab-error curve. Lab comes from
-`color_space.rgb_to_lab` (D65 sRGB, L in [0, 100]), once per image of an `ImagePair` (`base.lab`); inputs are RGB on
-the 0-255 scale. Each `*_of` maps an ImagePair to (B,) per-image values; the function of the same name without `_of`
-takes (preds, target) (B, 3, H, W)."""
+`color_space.rgb_to_lab_fused` (D65 sRGB, L in [0, 100]), once per image of an `ImagePair` (`base.lab`); inputs are
+RGB on the 0-255 scale. Each `*_of` maps an ImagePair to (B,) per-image values; the function of the same name without
+`_of` takes (preds, target) (B, 3, H, W)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,11 @@ def delta_e_ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
     l1, a1, b1 = lab1.unbind(dim=-3)
     l2, a2, b2 = lab2.unbind(dim=-3)
     chroma_mean = 0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2))
-    chroma_mean_7 = chroma_mean**7
+    chroma_mean_7 = _seventh_power(chroma_mean)
     g = 0.5 * (1 - torch.sqrt(chroma_mean_7 / (chroma_mean_7 + _POW25_7)))
     a1, a2 = (1 + g) * a1, (1 + g) * a2
     c1, c2 = torch.hypot(a1, b1), torch.hypot(a2, b2)
-    h1 = torch.rad2deg(torch.atan2(b1, a1)) % 360
-    h2 = torch.rad2deg(torch.atan2(b2, a2)) % 360
+    h1, h2 = _hue_degrees(a1, b1), _hue_degrees(a2, b2)
     chroma_product = c1 * c2
     achromatic = chroma_product == 0
 
@@ -60,16 +59,32 @@ def delta_e_ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
         - 0.20 * torch.cos(torch.deg2rad(4 * h_mean - 63))
     )
     # exponents below -87 only give subnormal results (< 1.2e-38, nothing next to the other terms), slow to compute
-    delta_theta = 30 * torch.exp((-(((h_mean - 275) / 25) ** 2)).clamp_min(-87.0))
-    c_mean_7 = c_mean**7
+    delta_theta = 30 * torch.exp((-_square((h_mean - 275) / 25)).clamp_min(-87.0))
+    c_mean_7 = _seventh_power(c_mean)
     r_c = 2 * torch.sqrt(c_mean_7 / (c_mean_7 + _POW25_7))
-    l_offset_2 = (l_mean - 50) ** 2
+    l_offset_2 = _square(l_mean - 50)
     s_l = 1 + 0.015 * l_offset_2 / torch.sqrt(20 + l_offset_2)
     s_c = 1 + 0.045 * c_mean
     s_h = 1 + 0.015 * c_mean * t
     r_t = -torch.sin(torch.deg2rad(2 * delta_theta)) * r_c
     term_l, term_c, term_h = delta_l / s_l, delta_c / s_c, delta_h / s_h
-    return torch.sqrt((term_l**2 + term_c**2 + term_h**2 + r_t * term_c * term_h).clamp_min(0))
+    return torch.sqrt((_square(term_l) + _square(term_c) + _square(term_h) + r_t * term_c * term_h).clamp_min(0))
+
+
+def _square(x: torch.Tensor) -> torch.Tensor:
+    return x * x  # exact, and faster than x ** 2 on the CPU
+
+
+def _seventh_power(x: torch.Tensor) -> torch.Tensor:
+    """x ** 7 as four products (a few times faster than torch.pow on the CPU, within float rounding of it)."""
+    cube = x * x * x
+    return cube * cube * x
+
+
+def _hue_degrees(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The hue angle atan2(b, a) in degrees in [0, 360]: negative angles + 360 (as `% 360`, without its division)."""
+    hue = torch.rad2deg(torch.atan2(b, a))
+    return hue + 360.0 * (hue < 0)
 
 
 def ciede2000_of(pair: ImagePair) -> torch.Tensor:

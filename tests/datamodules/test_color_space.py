@@ -8,8 +8,10 @@ from pseudocolor.datamodules.color_space import (
     fit_to_gamut,
     in_strips,
     lab_to_rgb,
+    lab_to_rgb_unclipped,
     resize_ab,
     rgb_to_lab,
+    rgb_to_lab_fused,
     to_uint8,
     to_uint8_nearest,
     uint8_lightness,
@@ -145,3 +147,26 @@ def test_lightness_of_every_8_bit_colour_is_kornias():
 def test_lightness_needs_8_bit_rgb():
     with pytest.raises(ValueError, match="must be uint8"):
         uint8_lightness(torch.rand(1, 3, 4, 4))
+
+
+def test_the_fused_lab_of_every_8_bit_colour_is_kornias():
+    levels = torch.arange(256, dtype=torch.uint8)
+    every = torch.stack(torch.meshgrid(levels, levels, levels, indexing="ij")).reshape(1, 3, 256, 65536).float() / 255
+
+    difference = (rgb_to_lab_fused(every) - kornia.color.rgb_to_lab(every)).abs()
+
+    assert difference.max() < 2e-4  # L and ab units: float32 rounding of the exp/log powers
+    assert difference.mean() < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_fused_lab_to_rgb_is_kornias_inside_and_outside_the_gamut(dtype):
+    lab = random_lab().to(dtype)  # ab up to +-110: many colours outside the gamut, some with Z < 0
+    lab[0, :, 0, :3] = torch.tensor([[0.0, 50.0, 100.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=dtype)  # greys
+
+    fused = lab_to_rgb_unclipped(lab)
+    expected = kornia.color.lab_to_rgb(lab, clip=False)
+
+    assert fused.dtype == dtype
+    torch.testing.assert_close(fused, expected, rtol=2e-5, atol=1e-5)
+    assert (fused < 0).any() and (fused > 1).any()  # unclipped, as kornia's with clip=False
