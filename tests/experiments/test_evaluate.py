@@ -8,6 +8,7 @@ import os
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
@@ -201,6 +202,23 @@ def test_the_contact_sheet_keeps_the_best_and_worst_rows_of_the_table():
         batch, index = map(int, file.removesuffix(".jpg").split("-"))
         assert value == pytest.approx(psnrs[batch, index].item())
         assert (truth[0, 0, 0].item(), truth[1, 0, 0].item()) == (index, batch) and torch.equal(output, truth + 1)
+
+
+def test_measuring_in_slices_on_threads_gives_the_whole_batchs_values():
+    """Seven photos in slices of three on two threads: the same output and per-photo values, in the same order, as
+    the batch measured at once."""
+    generator = torch.Generator().manual_seed(5)
+    target = (torch.rand(7, 3, 40, 48, generator=generator) * 255).round().to(torch.uint8)
+    whole_output, whole = evaluate.measure_batch(target, list(range(7)), evaluate.gray_baseline)
+    with ThreadPoolExecutor(2) as pool:
+        output, values = evaluate.measure_in_slices(pool, 3, target, list(range(7)), evaluate.gray_baseline)
+    alone_output, alone = evaluate.measure_in_slices(None, 3, target, list(range(7)), evaluate.gray_baseline)
+
+    assert torch.equal(output, whole_output) and torch.equal(alone_output, whole_output)
+    assert list(values) == list(whole) == list(alone)
+    for name in whole:
+        torch.testing.assert_close(values[name], whole[name], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(alone[name], whole[name], rtol=1e-6, atol=1e-6)
 
 
 def test_evaluate_imports_mlflow_matplotlib_torchvision_only_to_run_never_lightning_or_torchmetrics(tmp_path):
