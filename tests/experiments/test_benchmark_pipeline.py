@@ -14,7 +14,9 @@ from pseudocolor.experiments.scripts import benchmark_pipeline
 ROWS = [
     "JPEG decode + resize to 64 px alone (1 workers)",
     "`pseudocolor evaluate --model gray`",
+    "its own report (after imports and model loading; MLflow set-up included)",
     "`pseudocolor evaluate --model pretrained`",
+    "its own report (after imports and model loading; MLflow set-up included)",
     "network alone, batch 2",
     "`pseudocolor colorize FOLDER -o TMP`",
     "its own report (after start-up and model loading)",
