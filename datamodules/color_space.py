@@ -23,11 +23,6 @@ F_TO_LAB = ((0.0, 116.0, 0.0), (500.0, -500.0, 0.0), (0.0, 200.0, -200.0))  # f(
 LAB_OFFSET = (-16.0, 0.0, 0.0)
 LAB_TO_F = ((1 / 116, 1 / 500, 0.0), (1 / 116, 0.0, 0.0), (1 / 116, 0.0, -1 / 200))  # L, a, b -> fx, fy, fz (+ 16/116)
 LAB_EDGE_KORNIA = 0.2068966  # kornia's lab_to_rgb cubes f above this (6/29 rounded)
-XYZ_TO_LINEAR_RGB = (  # kornia's xyz_to_rgb matrix (D65)
-    (3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
-    (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
-    (0.0556466391351772, -0.2040413383665112, 1.0573110696453443),
-)
 LINEAR_THRESHOLD = 0.0031308  # where sRGB's encoding switches from the linear segment to the power
 STRIP_PIXELS = 1 << 20  # full-resolution conversions of one photo run on strips of about this many pixels
 
@@ -68,9 +63,7 @@ def lab_to_rgb_unclipped(lab: torch.Tensor) -> torch.Tensor:
     f = F.conv2d(lab, to_f, torch.full((3,), 16 / 116, device=lab.device, dtype=lab.dtype))  # fx, fy, fz
     f[:, 2].clamp_(min=0)  # as kornia: Z >= 0
     over_white = torch.lerp((f - 4 / 29) / 7.787, f * f * f, _above(f, LAB_EDGE_KORNIA))
-    to_linear = torch.tensor(XYZ_TO_LINEAR_RGB, device=lab.device, dtype=lab.dtype)
-    to_linear = to_linear * torch.tensor(D65_WHITE, device=lab.device, dtype=lab.dtype)  # X / Xn, ... -> linear RGB
-    linear = F.conv2d(over_white, to_linear[:, :, None, None])
+    linear = F.conv2d(over_white, _linear_rgb_from_over_white(lab.device, lab.dtype)[:, :, None, None])
     power = linear.clamp(min=LINEAR_THRESHOLD).log_().div_(2.4).exp_().mul_(1.055).sub_(0.055)
     return torch.lerp(linear * 12.92, power, _above(linear, LINEAR_THRESHOLD))
 
@@ -134,6 +127,14 @@ def _xyz_over_white(device: torch.device | str, dtype: torch.dtype) -> torch.Ten
     basis = torch.eye(3, device=device, dtype=dtype).T[None, :, None, :]  # pixel j = the unit colour j
     white = torch.tensor(D65_WHITE, device=device, dtype=dtype)
     return kornia.color.rgb_to_xyz(basis)[0, :, 0, :] / white[:, None]
+
+
+def _linear_rgb_from_over_white(device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
+    """(3, 3) X / Xn, Y / Yn, Z / Zn -> linear RGB: kornia's XYZ -> RGB matrix, each column times the white point's
+    value (the inverse of `_xyz_over_white`, to float rounding)."""
+    basis = torch.eye(3, device=device, dtype=dtype).T[None, :, None, :]  # pixel j = the unit colour j
+    white = torch.tensor(D65_WHITE, device=device, dtype=dtype)
+    return kornia.color.xyz_to_rgb(basis * white[:, None, None])[0, :, 0, :]
 
 
 def to_uint8_nearest(rgb: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:

@@ -59,20 +59,16 @@ def delta_e_ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
         - 0.20 * torch.cos(torch.deg2rad(4 * h_mean - 63))
     )
     # exponents below -87 only give subnormal results (< 1.2e-38, nothing next to the other terms), slow to compute
-    delta_theta = 30 * torch.exp((-_square((h_mean - 275) / 25)).clamp_min(-87.0))
+    delta_theta = 30 * torch.exp((-((h_mean - 275) / 25).square()).clamp_min(-87.0))
     c_mean_7 = _seventh_power(c_mean)
     r_c = 2 * torch.sqrt(c_mean_7 / (c_mean_7 + _POW25_7))
-    l_offset_2 = _square(l_mean - 50)
+    l_offset_2 = (l_mean - 50).square()
     s_l = 1 + 0.015 * l_offset_2 / torch.sqrt(20 + l_offset_2)
     s_c = 1 + 0.045 * c_mean
     s_h = 1 + 0.015 * c_mean * t
     r_t = -torch.sin(torch.deg2rad(2 * delta_theta)) * r_c
     term_l, term_c, term_h = delta_l / s_l, delta_c / s_c, delta_h / s_h
-    return torch.sqrt((_square(term_l) + _square(term_c) + _square(term_h) + r_t * term_c * term_h).clamp_min(0))
-
-
-def _square(x: torch.Tensor) -> torch.Tensor:
-    return x * x  # exact, and faster than x ** 2 on the CPU
+    return torch.sqrt((term_l.square() + term_c.square() + term_h.square() + r_t * term_c * term_h).clamp_min(0))
 
 
 def _seventh_power(x: torch.Tensor) -> torch.Tensor:
